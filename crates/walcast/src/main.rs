@@ -1,0 +1,129 @@
+//! The walcast binary: parses the command line, loads settings, and wires
+//! the crates together. Everything else lives in the library crates.
+
+mod dev;
+mod migrate;
+mod pipeline;
+mod settings;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+/// Realtime gateway for PostgreSQL: streams committed row changes from the
+/// WAL (logical replication, pgoutput) to subscribers.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Configuration file [env: WALCAST_CONFIG] [default: config/walcast.toml]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stream changes from DATABASE_URL (the default command).
+    Serve,
+    /// Start an embedded PostgreSQL (no DATABASE_URL needed), migrate it, and stream its changes.
+    Dev {
+        /// Where the embedded cluster keeps its data.
+        #[arg(long, default_value = ".walcast/pgdata")]
+        data_dir: PathBuf,
+        /// Wipe the data directory first.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Apply the chat schema migrations to DATABASE_URL.
+    Migrate,
+    /// Validate the configuration and exit.
+    CheckConfig,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("walcast: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = settings::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
+    let shutdown = shutdown_on_signal();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let database = settings
+                .database
+                .clone()
+                .context("DATABASE_URL is not set (use `walcast dev` for a local database)")?;
+            pipeline::print_changes(&settings, &database, shutdown).await
+        }
+        Command::Dev { data_dir, fresh } => {
+            let (cluster, database) = match settings.database.clone() {
+                Some(database) => (None, database),
+                None => {
+                    let (cluster, database) = dev::start_database(&data_dir, fresh).await?;
+                    (Some(cluster), database)
+                }
+            };
+            let result = pipeline::print_changes(&settings, &database, shutdown).await;
+            drop(cluster);
+            result
+        }
+        Command::Migrate => {
+            let database = settings.database.context("DATABASE_URL is not set")?;
+            migrate::run(&database).await
+        }
+        Command::CheckConfig => {
+            let database = match &settings.database {
+                Some(db) => format!("{}:{}/{}", db.host, db.port, db.dbname),
+                None => "none (walcast dev starts its own)".to_owned(),
+            };
+            println!(
+                "configuration is valid: database {database}, slot {}, publication {}, listen {}",
+                settings.slot, settings.publication, settings.listen
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Cancels the returned token on the first SIGINT or SIGTERM; a second
+/// signal exits at once.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        for n in 0.. {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            if n > 0 {
+                std::process::exit(130);
+            }
+            tracing::info!("shutting down (signal again to exit at once)");
+            cancel.cancel();
+        }
+    });
+    token
+}

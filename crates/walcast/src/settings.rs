@@ -1,0 +1,188 @@
+//! Settings: loaded once from `config/walcast.toml` (or `--config` /
+//! `WALCAST_CONFIG`), overridden by environment variables, validated, and
+//! handed to the rest of the program as typed values.
+//!
+//! A bad setting stops start-up with one line naming the file, key or
+//! variable. Unknown keys are errors, so a typo never silently keeps a
+//! default. Secrets (the database password) never reach logs or `Debug`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use replication::ConnectionConfig;
+use serde::Deserialize;
+
+/// The default configuration file, relative to the working directory.
+pub(crate) const DEFAULT_CONFIG: &str = "config/walcast.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    database: DatabaseSection,
+    #[serde(default)]
+    server: ServerSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseSection {
+    url: Option<String>,
+    slot: Option<String>,
+    publication: Option<String>,
+    tables: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<String>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// `DATABASE_URL` / `database.url`; `None` means "no database given"
+    /// (only `walcast dev` accepts that: it starts its own).
+    pub(crate) database: Option<ConnectionConfig>,
+    /// `WALCAST_SLOT` / `database.slot`.
+    pub(crate) slot: String,
+    /// `WALCAST_PUBLICATION` / `database.publication`.
+    pub(crate) publication: String,
+    /// `database.tables`: the tables the publication must cover.
+    pub(crate) tables: Vec<String>,
+    /// `WALCAST_LISTEN` / `server.listen`.
+    pub(crate) listen: SocketAddr,
+}
+
+/// Reads the environment through a function so tests can supply their own.
+pub(crate) fn load(
+    explicit: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Settings> {
+    let (path, required) = match explicit
+        .map(Path::to_path_buf)
+        .or_else(|| env("WALCAST_CONFIG").map(PathBuf::from))
+    {
+        Some(path) => (path, true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let file: File = match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {}",
+                path.display(),
+                e.message().to_owned() + &span_hint(&text, e.span())
+            )
+        })?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => File::default(),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+    };
+
+    let url = env("DATABASE_URL").or(file.database.url);
+    let database = url
+        .map(|url| ConnectionConfig::from_url(&url).context("DATABASE_URL"))
+        .transpose()?;
+    let slot = env("WALCAST_SLOT")
+        .or(file.database.slot)
+        .unwrap_or_else(|| "walcast".into());
+    if slot.is_empty()
+        || !slot
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        bail!(
+            "WALCAST_SLOT / database.slot: {slot:?} must be lower-case letters, digits and underscores"
+        );
+    }
+    let publication = env("WALCAST_PUBLICATION")
+        .or(file.database.publication)
+        .unwrap_or_else(|| "walcast".into());
+    let listen_text = env("WALCAST_LISTEN")
+        .or(file.server.listen)
+        .unwrap_or_else(|| "0.0.0.0:4000".into());
+    let listen = listen_text.parse().with_context(|| {
+        format!(
+            "WALCAST_LISTEN / server.listen: {listen_text:?} is not an address like 0.0.0.0:4000"
+        )
+    })?;
+    Ok(Settings {
+        database,
+        slot,
+        publication,
+        tables: file.database.tables.unwrap_or_else(default_tables),
+        listen,
+    })
+}
+
+/// The chat schema's tables.
+fn default_tables() -> Vec<String> {
+    [
+        "public.tenants",
+        "public.conversations",
+        "public.messages",
+        "public.typing_indicators",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// " (line N)" for a TOML error span.
+fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(span) => format!(
+            " (line {})",
+            text[..span.start.min(text.len())].lines().count().max(1)
+        ),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), text).expect("write");
+        file
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file = write(
+            "[database]\nurl = \"postgres://a@h/d\"\nslot = \"s1\"\n[server]\nlisten = \"127.0.0.1:1\"\n",
+        );
+        let env = |k: &str| match k {
+            "WALCAST_LISTEN" => Some("127.0.0.1:2".into()),
+            "DATABASE_URL" => Some("postgres://b@h/e".into()),
+            _ => None,
+        };
+        let s = load(Some(file.path()), env).expect("valid");
+        assert_eq!(s.listen.port(), 2);
+        assert_eq!(s.slot, "s1");
+        assert_eq!(s.database.expect("url").user, "b");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let file = write("[database]\nslott = \"x\"\n");
+        let err = load(Some(file.path()), |_| None)
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("slott"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let err = load(None, |k| (k == "WALCAST_LISTEN").then(|| "nope".into())).expect_err("bad");
+        assert!(err.to_string().contains("WALCAST_LISTEN"));
+        let err =
+            load(None, |k| (k == "DATABASE_URL").then(|| "mysql://x".into())).expect_err("bad");
+        assert!(format!("{err:#}").contains("DATABASE_URL"));
+        let missing = Path::new("/nonexistent/walcast.toml");
+        assert!(load(Some(missing), |_| None).is_err());
+    }
+}
