@@ -282,9 +282,7 @@ impl ReplicationTask {
             self.decoder = Decoder::new();
             match result {
                 Ok(SessionEnd::Shutdown) => {
-                    let _ = self.send_status(&mut session).await;
-                    let _ = session.close().await;
-                    info!(flush = %format_lsn(self.shared.reported_flush.load(Ordering::Acquire)), "replication stopped");
+                    self.goodbye(session).await;
                     return Ok(());
                 }
                 Ok(SessionEnd::ServerEndedCopy) => warn!("server ended replication; reconnecting"),
@@ -425,6 +423,33 @@ impl ReplicationTask {
         self.shared.reported_flush.store(flush, Ordering::Release);
         self.reply_now = false;
         Ok(())
+    }
+
+    /// Ends a session on shutdown: a last status update, then makes the
+    /// confirmed position survive a server restart.
+    ///
+    /// PostgreSQL before 17 writes a logical slot's `confirmed_flush_lsn` to
+    /// disk only when its `restart_lsn` or `catalog_xmin` moves too, so a
+    /// clean server restart can rewind the slot to an older position and
+    /// resend transactions we already confirmed. `pg_replication_slot_advance`
+    /// to the position we just confirmed marks the slot dirty, and the next
+    /// checkpoint (at the latest the shutdown checkpoint) saves it. A crash
+    /// still rewinds it, which the consumer's positions cover.
+    async fn goodbye(&mut self, mut session: WalConnection) {
+        let _ = self.send_status(&mut session).await;
+        let flush = self.shared.reported_flush.load(Ordering::Acquire);
+        if session.end_copy().await.is_ok() && flush > 0 {
+            let sql = format!(
+                "SELECT pg_replication_slot_advance('{}', '{}')",
+                self.config.slot,
+                format_lsn(flush)
+            );
+            if let Err(err) = session.simple_query(&sql).await {
+                debug!(error = %err, "could not persist the slot position");
+            }
+        }
+        let _ = session.terminate().await;
+        info!(flush = %format_lsn(flush), "replication stopped");
     }
 
     /// Sleeps, or returns true at once when shutdown is requested.

@@ -319,16 +319,17 @@ impl WalConnection {
         self.flush().await
     }
 
-    /// Ends the copy and the session politely: CopyDone, drain, Terminate.
-    pub async fn close(mut self) -> Result<(), ReplicationError> {
+    /// Leaves CopyBoth: CopyDone, then waits for the server's ReadyForQuery.
+    /// The session stays open for simple queries.
+    pub async fn end_copy(&mut self) -> Result<(), ReplicationError> {
         frontend::copy_done(&mut self.write_buf);
         self.flush().await?;
-        loop {
-            match self.read_message().await {
-                Ok(Message::ReadyForQuery(_)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
+        while !matches!(self.read_message().await?, Message::ReadyForQuery(_)) {}
+        Ok(())
+    }
+
+    /// Ends the session: Terminate, then closes the socket.
+    pub async fn terminate(mut self) -> Result<(), ReplicationError> {
         frontend::terminate(&mut self.write_buf);
         self.flush().await?;
         let _ = self.socket.shutdown().await;

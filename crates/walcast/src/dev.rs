@@ -21,9 +21,15 @@ pub(crate) async fn start_database(
         Ok(Cluster::start(ClusterOptions::persistent(&data_dir))?)
     })
     .await??;
-    let url = cluster.url("postgres");
-    let database = ConnectionConfig::from_url(&url)?;
+    let database = ConnectionConfig::from_url(&cluster.url("postgres"))?;
     crate::migrate::run(&database).await?;
+    Ok((cluster, database))
+}
+
+/// Tells the developer how to reach the embedded database; printed once
+/// walcast streams, so anything written after it shows up.
+pub(crate) fn print_banner(cluster: &Cluster) {
+    let url = cluster.url("postgres");
     eprintln!();
     eprintln!(
         "  walcast dev: PostgreSQL is up ({})",
@@ -32,5 +38,4 @@ pub(crate) async fn start_database(
     eprintln!("  DATABASE_URL={url}");
     eprintln!("  try: psql '{url}' -c \"insert into tenants values (gen_random_uuid(), 'acme')\"");
     eprintln!();
-    Ok((cluster, database))
 }

@@ -70,7 +70,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .database
                 .clone()
                 .context("DATABASE_URL is not set (use `walcast dev` for a local database)")?;
-            pipeline::print_changes(&settings, &database, shutdown).await
+            pipeline::print_changes(&settings, &database, shutdown, || {}).await
         }
         Command::Dev { data_dir, fresh } => {
             let (cluster, database) = match settings.database.clone() {
@@ -80,7 +80,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     (Some(cluster), database)
                 }
             };
-            let result = pipeline::print_changes(&settings, &database, shutdown).await;
+            let banner = || {
+                if let Some(cluster) = &cluster {
+                    dev::print_banner(cluster);
+                }
+            };
+            let result = pipeline::print_changes(&settings, &database, shutdown, banner).await;
             drop(cluster);
             result
         }

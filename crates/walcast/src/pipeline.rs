@@ -12,11 +12,14 @@ use tracing::info;
 
 use crate::settings::Settings;
 
-/// Streams until `shutdown` fires or replication fails for good.
+/// Streams until `shutdown` fires or replication fails for good. `on_ready`
+/// runs once the slot exists and streaming has started: every commit after
+/// it is printed.
 pub(crate) async fn print_changes(
     settings: &Settings,
     database: &ConnectionConfig,
     shutdown: CancellationToken,
+    on_ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let client = checks::connect_sql(database).await?;
     checks::run(&client, &settings.publication, &settings.tables).await?;
@@ -32,6 +35,7 @@ pub(crate) async fn print_changes(
         .context("cannot start replication")?;
     let (mut stream, task) = ChangeStream::from_replication(replication);
     info!("printing committed changes as JSON lines");
+    on_ready();
 
     let mut stdout = tokio::io::stdout();
     let mut events = Vec::new();

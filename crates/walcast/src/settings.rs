@@ -70,11 +70,8 @@ pub(crate) fn load(
     };
     let file: File = match std::fs::read_to_string(&path) {
         Ok(text) => toml::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: {}",
-                path.display(),
-                e.message().to_owned() + &span_hint(&text, e.span())
-            )
+            let hint = span_hint(&text, e.message(), e.span());
+            anyhow::anyhow!("{}: {}{hint}", path.display(), e.message())
         })?,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && !required => File::default(),
         Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
@@ -128,12 +125,26 @@ fn default_tables() -> Vec<String> {
     .to_vec()
 }
 
-/// " (line N)" for a TOML error span.
-fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+/// " (line N)" for a TOML error. For an unknown key the parser's span
+/// covers the whole table, so the key's own line is looked up instead.
+fn span_hint(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let unknown_key = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    if let Some(key) = unknown_key {
+        let line = text.lines().position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        });
+        if let Some(line) = line {
+            return format!(" (line {})", line + 1);
+        }
+    }
     match span {
         Some(span) => format!(
             " (line {})",
-            text[..span.start.min(text.len())].lines().count().max(1)
+            text[..span.start.min(text.len())].matches('\n').count() + 1
         ),
         None => String::new(),
     }
