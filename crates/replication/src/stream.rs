@@ -21,6 +21,12 @@
 //! reconnect or restart; the ones this process already handed on are dropped
 //! by comparing LSNs, so the consumer sees each one once per process.
 //!
+//! A consequence to keep in mind: PostgreSQL's fast shutdown waits until
+//! each logical walsender's client has flushed everything it was sent
+//! (`WalSndDone`), and our status updates keep `wal_sender_timeout` from
+//! ending the wait. A consumer that stops confirming therefore delays a
+//! fast shutdown of the server for as long as it stays behind.
+//!
 //! # Backpressure
 //!
 //! When the channel is full the task keeps one finished event aside and stops
@@ -308,13 +314,18 @@ impl ReplicationTask {
         // Locals, so the select's futures do not borrow `self`.
         let shutdown = self.shutdown.clone();
         let events_tx = self.events_tx.clone();
+        // One waiter for the whole session: a fresh `cancelled()` per loop
+        // turn would register and unregister a waiter (a mutex round trip)
+        // on every socket read.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             if self.reply_now {
                 self.send_status(conn).await?;
             }
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
+                () = &mut cancelled => return Ok(SessionEnd::Shutdown),
                 _ = status_timer.tick() => self.send_status(conn).await?,
                 permit = events_tx.reserve(), if self.pending.is_some() => {
                     let Ok(permit) = permit else { return Ok(SessionEnd::Shutdown) };

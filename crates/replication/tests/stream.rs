@@ -192,7 +192,7 @@ async fn a_killed_reader_restarts_without_loss_or_repeats() {
 }
 
 async fn survives_a_server_restart(mode: StopMode) {
-    let cluster = own_cluster(&[]);
+    let cluster = std::sync::Arc::new(own_cluster(&[]));
     cluster.psql("postgres", SETUP).expect("setup");
     let url = cluster.url("postgres");
     let (mut replication, shutdown) = start(config(&url)).await;
@@ -202,7 +202,21 @@ async fn survives_a_server_restart(mode: StopMode) {
         tokio::task::spawn_blocking(move || write_ids(&url, 1..=300))
     };
     let (mut ids, _) = collect_ids(&mut replication, 50).await;
-    cluster.restart(mode).expect("restart");
+    // Keep consuming while the server restarts: a fast shutdown waits until
+    // the walsender's client has confirmed everything it was sent.
+    let restart = {
+        let cluster = std::sync::Arc::clone(&cluster);
+        tokio::task::spawn_blocking(move || cluster.restart(mode))
+    };
+    while !restart.is_finished() {
+        if let Ok(Some(event)) =
+            timeout(Duration::from_millis(100), replication.events.recv()).await
+        {
+            ids.extend(inserted_ids(&event));
+            replication.handle.confirm(event.ack_lsn());
+        }
+    }
+    restart.await.expect("join").expect("restart");
     writer.await.expect("writer");
     cluster
         .psql(

@@ -1,11 +1,15 @@
 //! `walcast dev`: a throwaway local PostgreSQL (kept in a data directory
 //! across runs, wiped with `--fresh`), migrated, with walcast in front of it.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::Context;
 use pgcluster::{Cluster, ClusterOptions};
 use replication::ConnectionConfig;
+use serde_json::json;
+
+use crate::settings::Settings;
 
 /// Starts (or reuses) the embedded cluster and applies the migrations.
 pub(crate) async fn start_database(
@@ -26,16 +30,30 @@ pub(crate) async fn start_database(
     Ok((cluster, database))
 }
 
-/// Tells the developer how to reach the embedded database; printed once
-/// walcast streams, so anything written after it shows up.
-pub(crate) fn print_banner(cluster: &Cluster) {
-    let url = cluster.url("postgres");
+/// Tells the developer how to reach the database and the gateway, with
+/// working tokens; printed once walcast serves, so anything written after
+/// it is delivered.
+pub(crate) fn print_banner(cluster: Option<&Cluster>, settings: &Settings, addr: SocketAddr) {
     eprintln!();
+    if let Some(cluster) = cluster {
+        let url = cluster.url("postgres");
+        eprintln!(
+            "  walcast dev: PostgreSQL is up ({})",
+            cluster.data_dir().display()
+        );
+        eprintln!("  DATABASE_URL={url}");
+    }
+    let port = addr.port();
     eprintln!(
-        "  walcast dev: PostgreSQL is up ({})",
-        cluster.data_dir().display()
+        "  WebSocket: ws://127.0.0.1:{port}/realtime/v1/websocket   health: http://127.0.0.1:{port}/health"
     );
-    eprintln!("  DATABASE_URL={url}");
-    eprintln!("  try: psql '{url}' -c \"insert into tenants values (gen_random_uuid(), 'acme')\"");
+    if let Some(secret) = &settings.jwt_secret {
+        for (name, role) in [("ANON_TOKEN", "anon"), ("SERVICE_TOKEN", "service_role")] {
+            match crate::auth::sign(&secret.0, role, json!({}), 30) {
+                Ok(token) => eprintln!("  {name}={token}"),
+                Err(err) => eprintln!("  cannot sign a {role} token: {err}"),
+            }
+        }
+    }
     eprintln!();
 }

@@ -1,6 +1,7 @@
 //! The walcast binary: parses the command line, loads settings, and wires
 //! the crates together. Everything else lives in the library crates.
 
+mod auth;
 mod dev;
 mod migrate;
 mod pipeline;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use gateway::{Gateway, Limits};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -27,8 +29,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Stream changes from DATABASE_URL (the default command).
-    Serve,
+    /// Serve the gateway for DATABASE_URL (the default command).
+    Serve {
+        /// Also print every committed change as a JSON line on stdout.
+        #[arg(long)]
+        print_changes: bool,
+    },
     /// Start an embedded PostgreSQL (no DATABASE_URL needed), migrate it, and stream its changes.
     Dev {
         /// Where the embedded cluster keeps its data.
@@ -37,6 +43,9 @@ enum Command {
         /// Wipe the data directory first.
         #[arg(long)]
         fresh: bool,
+        /// Also print every committed change as a JSON line on stdout.
+        #[arg(long)]
+        print_changes: bool,
     },
     /// Apply the chat schema migrations to DATABASE_URL.
     Migrate,
@@ -64,15 +73,40 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = settings::load(cli.config.as_deref(), |k| std::env::var(k).ok())?;
     let shutdown = shutdown_on_signal();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
+    match cli.command.unwrap_or(Command::Serve {
+        print_changes: false,
+    }) {
+        Command::Serve { print_changes } => {
             let database = settings
                 .database
                 .clone()
                 .context("DATABASE_URL is not set (use `walcast dev` for a local database)")?;
-            pipeline::print_changes(&settings, &database, shutdown, || {}).await
+            let gateway = Gateway::new(
+                auth::authenticator(&settings)?,
+                Limits::default(),
+                shutdown.clone(),
+            );
+            pipeline::run(
+                &settings,
+                &database,
+                gateway,
+                print_changes,
+                shutdown,
+                |_| {},
+            )
+            .await
         }
-        Command::Dev { data_dir, fresh } => {
+        Command::Dev {
+            data_dir,
+            fresh,
+            print_changes,
+        } => {
+            let settings = auth::with_dev_secret(settings);
+            let gateway = Gateway::new(
+                auth::authenticator(&settings)?,
+                Limits::default(),
+                shutdown.clone(),
+            );
             let (cluster, database) = match settings.database.clone() {
                 Some(database) => (None, database),
                 None => {
@@ -80,12 +114,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     (Some(cluster), database)
                 }
             };
-            let banner = || {
-                if let Some(cluster) = &cluster {
-                    dev::print_banner(cluster);
-                }
-            };
-            let result = pipeline::print_changes(&settings, &database, shutdown, banner).await;
+            let banner = |addr| dev::print_banner(cluster.as_ref(), &settings, addr);
+            let result = pipeline::run(
+                &settings,
+                &database,
+                gateway,
+                print_changes,
+                shutdown,
+                banner,
+            )
+            .await;
             drop(cluster);
             result
         }

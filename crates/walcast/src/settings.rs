@@ -23,6 +23,15 @@ struct File {
     database: DatabaseSection,
     #[serde(default)]
     server: ServerSection,
+    #[serde(default)]
+    auth: AuthSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    jwt_secret: Option<String>,
+    jwks_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,6 +63,20 @@ pub(crate) struct Settings {
     pub(crate) tables: Vec<String>,
     /// `WALCAST_LISTEN` / `server.listen`.
     pub(crate) listen: SocketAddr,
+    /// `WALCAST_JWT_SECRET` / `auth.jwt_secret`: HS256 secret. Never logged.
+    pub(crate) jwt_secret: Option<Secret>,
+    /// `WALCAST_JWKS_FILE` / `auth.jwks_file`: RS256/ES256 keys by `kid`.
+    pub(crate) jwks_file: Option<PathBuf>,
+}
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Reads the environment through a function so tests can supply their own.
@@ -104,7 +127,18 @@ pub(crate) fn load(
             "WALCAST_LISTEN / server.listen: {listen_text:?} is not an address like 0.0.0.0:4000"
         )
     })?;
+    let jwt_secret = env("WALCAST_JWT_SECRET")
+        .or(file.auth.jwt_secret)
+        .map(Secret);
+    if jwt_secret.as_ref().is_some_and(|s| s.0.is_empty()) {
+        bail!("WALCAST_JWT_SECRET / auth.jwt_secret: must not be empty");
+    }
+    let jwks_file = env("WALCAST_JWKS_FILE")
+        .map(PathBuf::from)
+        .or(file.auth.jwks_file);
     Ok(Settings {
+        jwt_secret,
+        jwks_file,
         database,
         slot,
         publication,

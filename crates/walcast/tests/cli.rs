@@ -1,5 +1,5 @@
 //! The walcast binary end to end: `walcast dev` brings up its own
-//! PostgreSQL, prints committed rows as JSON lines, shuts down cleanly on
+//! PostgreSQL, prints committed rows as JSON lines (`--print-changes`), shuts down cleanly on
 //! SIGTERM and resumes where it stopped; bad configuration fails with one
 //! line.
 
@@ -22,7 +22,7 @@ struct Dev {
 impl Dev {
     fn start(data_dir: &Path) -> Dev {
         let mut child = Command::new(WALCAST)
-            .args(["dev", "--data-dir"])
+            .args(["dev", "--print-changes", "--data-dir"])
             .arg(data_dir)
             .env_remove("DATABASE_URL")
             .env(
@@ -194,6 +194,7 @@ fn bad_configuration_fails_with_one_line_naming_it() {
             "DATABASE_URL",
             "postgres://nobody@127.0.0.1:1/none?sslmode=disable",
         )
+        .env("WALCAST_JWT_SECRET", "test-secret")
         .env("WALCAST_CONFIG", "/dev/null")
         .output()
         .expect("run");

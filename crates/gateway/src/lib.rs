@@ -1,0 +1,25 @@
+//! The client-facing edge of walcast: Supabase Realtime over WebSocket.
+//!
+//! ```text
+//!  HTTP upgrade ──auth::connect_token──▶ Authenticator::verify ──▶ 401 {"error":…} or upgrade
+//!  frames ──protocol::FrameDecoder──▶ ClientFrame ──▶ session (join: auth::join_token + verify)
+//!  session / router ──protocol::encode, FanoutFrame──▶ frames
+//! ```
+//!
+//! This crate knows nothing of pgoutput or Postgres: it sees typed
+//! [`changes::Event`]s, matches them through the [`router`] index, and
+//! speaks the protocol to clients. The codec ([`protocol`]) and the token
+//! checks ([`auth`]) are pure; [`Gateway`] owns the sockets.
+
+pub mod auth;
+pub mod connection;
+mod hub;
+pub mod protocol;
+pub mod reasons;
+mod server;
+mod session;
+mod token;
+
+pub use hub::{Hub, HubStats, TopicKey};
+pub use server::{Gateway, Limits};
+pub use token::BearerToken;

@@ -1,0 +1,322 @@
+//! One `postgres_changes` binding of a channel join, as realtime-js sends it
+//! in `config.postgres_changes`:
+//!
+//! ```json
+//! {"event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.1"}
+//! ```
+//!
+//! validated the way Supabase Realtime's `parse_subscription_params`
+//! validates it (same cases, same error texts), and given the id the join
+//! reply echoes. realtime-js compares the echoed objects with its own
+//! field by field and routes events by id, so [`Binding`] serializes as
+//! exactly the object the client sent plus `"id"`.
+//!
+//! Ids: Supabase uses `:erlang.phash2(params)`, a hash of the client's map
+//! in `0..2^27`. walcast hashes the map's canonical JSON (keys sorted) with
+//! FNV-1a into `1..2^27`: deterministic for identical params, never 0
+//! (realtime-js ignores a binding whose id is falsy), and small enough for
+//! every SDK's integer type. Two different bindings of one channel share an
+//! id with probability 2^-27, as on Supabase.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use changes::ChangeKind;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::filter::{Filter, FilterError, Term};
+use crate::inspect;
+
+/// The id the server gives a binding, echoed in the join reply and listed
+/// in each event's `ids`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BindingId(NonZeroU32);
+
+impl BindingId {
+    /// Ids stay below this, like `phash2`'s default range.
+    const RANGE: u32 = 1 << 27;
+
+    /// The id of the params object a client sent.
+    fn of(params: &Map<String, Value>) -> Self {
+        // serde_json's map is sorted by key, so this text is canonical (and
+        // serializing a map of JSON values cannot fail).
+        let canonical = serde_json::to_vec(params).unwrap_or_default();
+        let hash = canonical
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        let offset = u32::try_from(hash % u64::from(Self::RANGE - 1)).unwrap_or(0);
+        Self(NonZeroU32::MIN.saturating_add(offset))
+    }
+
+    /// The id as a number.
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl Serialize for BindingId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u32(self.get())
+    }
+}
+
+/// Which row events a binding wants. Supabase upper-cases `event`; any
+/// other value, or none, means every event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventFilter {
+    /// `*`: INSERT, UPDATE and DELETE.
+    All,
+    /// `INSERT`.
+    Insert,
+    /// `UPDATE`.
+    Update,
+    /// `DELETE`.
+    Delete,
+}
+
+impl EventFilter {
+    fn from_param(event: Option<&Value>) -> Self {
+        match event.and_then(Value::as_str).map(str::to_ascii_uppercase) {
+            Some(event) if event == "INSERT" => Self::Insert,
+            Some(event) if event == "UPDATE" => Self::Update,
+            Some(event) if event == "DELETE" => Self::Delete,
+            _ => Self::All,
+        }
+    }
+
+    /// Whether a change of `kind` is wanted. TRUNCATE never is: Supabase
+    /// does not deliver it.
+    pub fn accepts(self, kind: ChangeKind) -> bool {
+        match (self, kind) {
+            (_, ChangeKind::Truncate) => false,
+            (Self::All, _) => true,
+            (Self::Insert, ChangeKind::Insert)
+            | (Self::Update, ChangeKind::Update)
+            | (Self::Delete, ChangeKind::Delete) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A schema or table name, or `*` for all.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Selector {
+    /// `*`.
+    Any,
+    /// Exactly this name.
+    Name(Arc<str>),
+}
+
+impl Selector {
+    fn from_name(name: &str) -> Self {
+        if name == "*" {
+            Self::Any
+        } else {
+            Self::Name(name.into())
+        }
+    }
+
+    /// Whether `name` is selected.
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Name(own) => **own == *name,
+        }
+    }
+}
+
+/// Why a binding was refused. `Display` is Supabase's text; Supabase sends
+/// it as a `system` message (`extension: "postgres_changes"`, `status:
+/// "error"`) and keeps the channel; a join that waits for its
+/// subscriptions replies `"RealtimeDisabledForConfiguration: <text>"`
+/// instead (see [`BindingError::CODE`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BindingError {
+    /// Neither a usable `schema` nor `table` (Supabase inspects the params,
+    /// or prints `<redacted>` when they carry a token).
+    #[error(
+        "No subscription params provided. Please provide at least a `schema` or `table` to subscribe to: {0}"
+    )]
+    MissingParams(String),
+    /// The filter string does not parse.
+    #[error("Error parsing `filter` params: {0}")]
+    FilterSyntax(FilterError),
+    /// The filter parses but a value is refused (in-list size or form,
+    /// `is` keyword, pattern).
+    #[error("{0}")]
+    FilterValue(FilterError),
+    /// `select` is a string, not a list.
+    #[error(
+        "Error parsing `select` params: expected a list of column name strings, e.g. select: [\"col1\", \"col2\"]"
+    )]
+    SelectNotList,
+    /// `select` with a wildcard schema or table.
+    #[error(
+        "Column selection is not supported for wildcard subscriptions. Provide an explicit schema and table name."
+    )]
+    SelectOnWildcard,
+}
+
+impl BindingError {
+    /// The code Supabase puts before the text in a join error reply.
+    pub const CODE: &'static str = "RealtimeDisabledForConfiguration";
+
+    /// `"<CODE>: <text>"`, the reason of a join error reply.
+    pub fn join_reason(&self) -> String {
+        format!("{}: {self}", Self::CODE)
+    }
+}
+
+impl From<FilterError> for BindingError {
+    fn from(err: FilterError) -> Self {
+        if err.is_syntax() {
+            Self::FilterSyntax(err)
+        } else {
+            Self::FilterValue(err)
+        }
+    }
+}
+
+/// A validated `postgres_changes` binding.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    /// The object the client sent, echoed verbatim.
+    params: Map<String, Value>,
+    id: BindingId,
+    event: EventFilter,
+    schema: Selector,
+    table: Selector,
+    filter: Filter,
+    select: Option<Vec<Arc<str>>>,
+    /// Terms ANDed in by the server (row policies); never echoed.
+    policy: Filter,
+}
+
+impl Binding {
+    /// Validates one element of `config.postgres_changes`.
+    pub fn from_params(params: &Value) -> Result<Self, BindingError> {
+        let Value::Object(map) = params else {
+            return Err(BindingError::MissingParams(inspect::json(params)));
+        };
+        let select = match map.get("select") {
+            Some(Value::Array(columns)) => {
+                let names: Vec<Arc<str>> = columns
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(Arc::from)
+                    .collect();
+                (!names.is_empty()).then_some(names)
+            }
+            Some(Value::String(_)) => return Err(BindingError::SelectNotList),
+            _ => None,
+        };
+        let text = |key: &str| map.get(key).and_then(Value::as_str);
+        let has = |key: &str| map.contains_key(key);
+        // Supabase's clauses, in its order.
+        let (schema, table, filter) = match (text("schema"), text("table"), text("filter")) {
+            (Some(schema), Some(table), Some(filter)) => (schema, table, Filter::parse(filter)?),
+            (Some(schema), Some(table), None) if !has("filter") => {
+                (schema, table, Filter::default())
+            }
+            (Some(schema), None, None) if !has("table") && !has("filter") => {
+                (schema, "*", Filter::default())
+            }
+            (None, Some(table), None) if !has("schema") && !has("filter") => {
+                ("public", table, Filter::default())
+            }
+            _ if has("user_token") || has("auth_token") => {
+                return Err(BindingError::MissingParams("<redacted>".into()));
+            }
+            _ => return Err(BindingError::MissingParams(inspect::json(params))),
+        };
+        let (schema, table) = (Selector::from_name(schema), Selector::from_name(table));
+        if select.is_some() && (schema == Selector::Any || table == Selector::Any) {
+            return Err(BindingError::SelectOnWildcard);
+        }
+        Ok(Self {
+            id: BindingId::of(map),
+            params: map.clone(),
+            event: EventFilter::from_param(map.get("event")),
+            schema,
+            table,
+            filter,
+            select,
+            policy: Filter::default(),
+        })
+    }
+
+    /// ANDs `policy` into the binding: the hook for row policies derived
+    /// from the subscriber's claims. The terms apply to every change the
+    /// binding could match and are not echoed to the client.
+    pub fn restrict(&mut self, policy: Filter) {
+        self.policy = std::mem::take(&mut self.policy).and(policy);
+    }
+
+    /// The id echoed in the join reply.
+    pub fn id(&self) -> BindingId {
+        self.id
+    }
+
+    /// The events wanted.
+    pub fn event(&self) -> EventFilter {
+        self.event
+    }
+
+    /// The schema selected.
+    pub fn schema(&self) -> &Selector {
+        &self.schema
+    }
+
+    /// The table selected.
+    pub fn table(&self) -> &Selector {
+        &self.table
+    }
+
+    /// The client's filter.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+
+    /// The terms ANDed in by [`Binding::restrict`].
+    pub fn policy(&self) -> &Filter {
+        &self.policy
+    }
+
+    /// Every term a row must pass: the client's filter, then the policy.
+    pub fn terms(&self) -> impl Iterator<Item = &Term> {
+        self.filter.terms().iter().chain(self.policy.terms())
+    }
+
+    /// `select`: the columns the client asked for, when it narrowed them.
+    /// Validated like Supabase does; narrowing the record is the encoder's
+    /// job, not the router's.
+    pub fn selected_columns(&self) -> Option<&[Arc<str>]> {
+        self.select.as_deref()
+    }
+
+    /// Whether this binding can match changes of `schema.table`.
+    pub fn selects(&self, schema: &str, table: &str) -> bool {
+        self.schema.matches(schema) && self.table.matches(table)
+    }
+}
+
+/// The join reply's element: the client's object plus `"id"`.
+impl Serialize for Binding {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in &self.params {
+            if key != "id" {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.serialize_entry("id", &self.id)?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests;

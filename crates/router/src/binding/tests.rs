@@ -1,0 +1,185 @@
+use serde_json::json;
+
+use super::*;
+
+fn binding(params: Value) -> Binding {
+    Binding::from_params(&params).unwrap_or_else(|err| panic!("{params}: {err}"))
+}
+
+fn error(params: Value) -> String {
+    match Binding::from_params(&params) {
+        Ok(binding) => panic!("{params} accepted: {binding:?}"),
+        Err(err) => err.to_string(),
+    }
+}
+
+#[test]
+fn realtime_js_bindings() {
+    let all = binding(json!({"event": "*", "schema": "public", "table": "todos"}));
+    assert_eq!(all.event(), EventFilter::All);
+    assert_eq!(all.schema(), &Selector::Name("public".into()));
+    assert_eq!(all.table(), &Selector::Name("todos".into()));
+    assert!(all.filter().is_empty());
+    assert!(all.selects("public", "todos"));
+    assert!(!all.selects("public", "other"));
+    assert!(!all.selects("private", "todos"));
+
+    let filtered = binding(json!({
+        "event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.1"
+    }));
+    assert_eq!(filtered.event(), EventFilter::Insert);
+    assert_eq!(filtered.filter().terms().len(), 1);
+}
+
+#[test]
+fn schema_and_table_defaults() {
+    let schema_only = binding(json!({"event": "*", "schema": "public"}));
+    assert_eq!(schema_only.table(), &Selector::Any);
+    assert!(schema_only.selects("public", "anything"));
+
+    let table_only = binding(json!({"table": "todos"}));
+    assert_eq!(table_only.schema(), &Selector::Name("public".into()));
+    assert_eq!(table_only.event(), EventFilter::All);
+
+    let everything = binding(json!({"event": "*", "schema": "*"}));
+    assert!(everything.selects("audit", "log"));
+
+    let any_schema = binding(json!({"schema": "*", "table": "todos"}));
+    assert!(any_schema.selects("tenant_1", "todos"));
+    assert!(!any_schema.selects("tenant_1", "notes"));
+}
+
+#[test]
+fn events_are_upper_cased_and_default_to_all() {
+    let event = |value: Value| binding(json!({"schema": "public", "event": value})).event();
+    assert_eq!(event(json!("insert")), EventFilter::Insert);
+    assert_eq!(event(json!("Update")), EventFilter::Update);
+    assert_eq!(event(json!("DELETE")), EventFilter::Delete);
+    assert_eq!(event(json!("*")), EventFilter::All);
+    assert_eq!(event(json!("truncate")), EventFilter::All);
+    assert_eq!(event(json!(7)), EventFilter::All);
+
+    use ChangeKind::*;
+    assert!(EventFilter::All.accepts(Insert) && EventFilter::All.accepts(Delete));
+    assert!(!EventFilter::All.accepts(Truncate));
+    assert!(EventFilter::Update.accepts(Update) && !EventFilter::Update.accepts(Insert));
+    assert!(!EventFilter::Delete.accepts(Truncate));
+}
+
+#[test]
+fn echo_is_the_client_object_plus_id() {
+    let params = json!({
+        "event": "*", "schema": "public", "table": "todos", "filter": "id=eq.1",
+        "select": ["id", "title"], "unknown_key": {"kept": true}
+    });
+    let binding = binding(params.clone());
+    let mut expected = params;
+    expected["id"] = json!(binding.id().get());
+    assert_eq!(
+        serde_json::to_value(&binding).expect("serializes"),
+        expected
+    );
+
+    // A client `id` is replaced by the server's.
+    let with_id = self::binding(json!({"schema": "public", "id": 5}));
+    let echoed = serde_json::to_value(&with_id).expect("serializes");
+    assert_eq!(echoed["id"], json!(with_id.id().get()));
+}
+
+#[test]
+fn ids_are_deterministic_nonzero_and_small() {
+    let a = binding(json!({"event": "*", "schema": "public", "table": "todos"}));
+    let b = binding(json!({"table": "todos", "schema": "public", "event": "*"}));
+    assert_eq!(a.id(), b.id(), "key order does not matter");
+    let c = binding(json!({"event": "INSERT", "schema": "public", "table": "todos"}));
+    assert_ne!(a.id(), c.id());
+    let mut seen = std::collections::HashSet::new();
+    for n in 0..2000 {
+        let id =
+            binding(json!({"schema": "public", "table": "t", "filter": format!("id=eq.{n}")})).id();
+        assert!(id.get() > 0 && id.get() < 1 << 27);
+        seen.insert(id);
+    }
+    assert_eq!(seen.len(), 2000, "no collisions in a small sample");
+}
+
+#[test]
+fn supabase_error_texts() {
+    let missing = "No subscription params provided. Please provide at least a `schema` or `table` to subscribe to: ";
+    let cases: Vec<(Value, String)> = vec![
+        (json!({}), format!("{missing}%{{}}")),
+        (json!({"event": "*"}), format!(r#"{missing}%{{"event" => "*"}}"#)),
+        (
+            json!({"schema": "public", "filter": "id=eq.1"}),
+            format!(r#"{missing}%{{"filter" => "id=eq.1", "schema" => "public"}}"#),
+        ),
+        (
+            json!({"table": "todos", "filter": "id=eq.1"}),
+            format!(r#"{missing}%{{"filter" => "id=eq.1", "table" => "todos"}}"#),
+        ),
+        (
+            json!({"schema": "public", "table": "todos", "filter": null}),
+            format!(r#"{missing}%{{"filter" => nil, "schema" => "public", "table" => "todos"}}"#),
+        ),
+        (json!({"user_token": "secret"}), format!("{missing}<redacted>")),
+        (json!("todos"), format!(r#"{missing}"todos""#)),
+        (
+            json!({"schema": "public", "table": "messages", "filter": "subject=foo.hey"}),
+            r#"Error parsing `filter` params: ["foo", "hey"]"#.into(),
+        ),
+        (
+            json!({"schema": "public", "table": "messages", "filter": "undefined"}),
+            r#"Error parsing `filter` params: ["undefined"]"#.into(),
+        ),
+        (
+            json!({"schema": "public", "table": "messages", "filter": "id=in.1"}),
+            "Error parsing `filter` params: `in` filter value must be wrapped by parentheses".into(),
+        ),
+        (
+            json!({"schema": "public", "table": "messages", "filter": "x=is.maybe"}),
+            "invalid value for is filter: must be null, true, false, or unknown".into(),
+        ),
+        (
+            json!({"schema": "public", "table": "t", "select": "id,title"}),
+            r#"Error parsing `select` params: expected a list of column name strings, e.g. select: ["col1", "col2"]"#.into(),
+        ),
+        (
+            json!({"schema": "public", "select": ["id"]}),
+            "Column selection is not supported for wildcard subscriptions. Provide an explicit schema and table name.".into(),
+        ),
+    ];
+    for (params, text) in cases {
+        assert_eq!(error(params.clone()), text, "{params}");
+    }
+    let err = Binding::from_params(&json!({})).expect_err("refused");
+    assert!(
+        err.join_reason()
+            .starts_with("RealtimeDisabledForConfiguration: No subscription")
+    );
+}
+
+#[test]
+fn select_lists() {
+    let b = binding(json!({"schema": "public", "table": "t", "select": ["id", 3, "title"]}));
+    let names: Vec<&str> = b
+        .selected_columns()
+        .expect("selected")
+        .iter()
+        .map(|c| &**c)
+        .collect();
+    assert_eq!(names, ["id", "title"]);
+    let empty = binding(json!({"schema": "public", "select": []}));
+    assert!(empty.selected_columns().is_none());
+}
+
+#[test]
+fn policies_are_anded_and_not_echoed() {
+    let mut b = binding(json!({"schema": "public", "table": "messages", "filter": "room_id=eq.1"}));
+    let before = serde_json::to_value(&b).expect("serializes");
+    b.restrict(Filter::new(vec![Term::eq("tenant_id", "t1")]));
+    b.restrict(Filter::parse("deleted_at=is.null").expect("parses"));
+    let columns: Vec<&str> = b.terms().map(|t| &*t.column).collect();
+    assert_eq!(columns, ["room_id", "tenant_id", "deleted_at"]);
+    assert_eq!(b.policy().terms().len(), 2);
+    assert_eq!(serde_json::to_value(&b).expect("serializes"), before);
+}
