@@ -23,6 +23,7 @@ use router::{Binding, BindingKey, Hit, SharedIndex, SubscriberId, by_subscriber}
 use tracing::warn;
 
 use crate::connection::{Connection, Outbound};
+use crate::presence::{Diff, PresenceTopic};
 use crate::protocol::{BindingId, FanoutFrame, FanoutMessage, OutboundBroadcast, RawJson};
 
 /// A channel joined on one connection.
@@ -60,6 +61,8 @@ struct HubInner {
     index: SharedIndex,
     channels: DashMap<SubscriberId, Channel>,
     topics: DashMap<TopicKey, HashMap<SubscriberId, Member>>,
+    presence: DashMap<TopicKey, PresenceTopic>,
+    next_presence_ref: AtomicU64,
     next_subscriber: AtomicU64,
     deliveries: AtomicU64,
 }
@@ -116,6 +119,7 @@ impl Hub {
     pub fn unregister(&self, subscriber: SubscriberId) {
         self.inner.index.remove_subscriber(subscriber);
         if let Some((_, channel)) = self.inner.channels.remove(&subscriber) {
+            self.untrack(&channel.topic, subscriber);
             let emptied = self
                 .inner
                 .topics
@@ -166,6 +170,73 @@ impl Hub {
             .deliveries
             .fetch_add(delivered as u64, Ordering::Relaxed);
         delivered
+    }
+
+    /// The topic's presences, for `presence_state` (`{}` when empty).
+    pub fn presence_state(&self, topic: &TopicKey) -> RawJson {
+        let state = self
+            .inner
+            .presence
+            .get(topic)
+            .map(|presence| presence.state())
+            .unwrap_or_else(|| serde_json::json!({}));
+        RawJson::from_serialize(&state).unwrap_or_else(|_| RawJson::empty_object())
+    }
+
+    /// Tracks `payload` for `subscriber` under `key` and sends the diff to
+    /// the topic's members.
+    pub fn track(
+        &self,
+        topic: &TopicKey,
+        subscriber: SubscriberId,
+        key: &str,
+        payload: serde_json::Map<String, serde_json::Value>,
+    ) {
+        let phx_ref = format!(
+            "F{:x}",
+            self.inner.next_presence_ref.fetch_add(1, Ordering::Relaxed)
+        );
+        let diff = self
+            .inner
+            .presence
+            .entry(topic.clone())
+            .or_default()
+            .track(subscriber, key, payload, phx_ref);
+        self.send_diff(topic, &diff);
+    }
+
+    /// Removes what `subscriber` tracked on `topic` and sends the diff.
+    pub fn untrack(&self, topic: &TopicKey, subscriber: SubscriberId) {
+        let diff = match self.inner.presence.get_mut(topic) {
+            Some(mut presence) => presence.untrack(subscriber),
+            None => return,
+        };
+        self.inner
+            .presence
+            .remove_if(topic, |_, presence| presence.is_empty());
+        self.send_diff(topic, &diff);
+    }
+
+    fn send_diff(&self, topic: &TopicKey, diff: &Diff) {
+        if diff.is_empty() {
+            return;
+        }
+        let Ok(diff) = RawJson::from_serialize(&diff.to_json()) else {
+            return;
+        };
+        let message = FanoutMessage::PresenceDiff {
+            topic: topic.topic.to_string(),
+            diff,
+        };
+        let Ok(frame) = FanoutFrame::new(message) else {
+            return;
+        };
+        let frame = Arc::new(frame);
+        if let Some(members) = self.inner.topics.get(topic) {
+            for member in members.values() {
+                member.connection.send(Outbound::Fanout(Arc::clone(&frame)));
+            }
+        }
     }
 
     /// Counters.

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod connection;
 mod hub;
+mod presence;
 pub mod protocol;
 pub mod reasons;
 mod server;

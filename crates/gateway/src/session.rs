@@ -30,15 +30,11 @@ use crate::hub::TopicKey;
 use crate::protocol::encode::{self, Status, SystemExtension, SystemMessage};
 use crate::protocol::{
     BindingId, BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader,
-    JoinPayload, RawJson, names,
+    JoinPayload, PresencePush, names,
 };
 use crate::reasons;
 use crate::server::GatewayState;
 use crate::token::BearerToken;
-
-/// The reply to broadcast and presence pushes until the gateway serves them.
-const NOT_YET_SUPPORTED: &str =
-    "Unsupported: broadcast and presence are not served by this walcast version yet";
 
 /// A channel this socket joined.
 struct Joined {
@@ -47,6 +43,8 @@ struct Joined {
     topic: TopicKey,
     /// `config.broadcast.ack`: acknowledge each broadcast push.
     ack: bool,
+    /// `config.presence.key`, or a generated one.
+    presence_key: String,
     /// When the channel's token expires.
     expires_at: SystemTime,
 }
@@ -181,14 +179,14 @@ impl Session {
                 self.handle_broadcast(&header, push);
                 true
             }
-            // Presence is not served yet: say so in the protocol's terms
-            // instead of acknowledging a message nobody gets.
-            _ => {
-                self.connection.send_text(encode::reply_error(
-                    self.connection.vsn(),
-                    header.reply_to(),
-                    NOT_YET_SUPPORTED,
-                ));
+            ClientEvent::Presence(push) => {
+                self.handle_presence(&header, push);
+                true
+            }
+            // Like Supabase's channel: an event it does not know is logged
+            // and dropped; the channel and the socket stay up.
+            ClientEvent::Other { event, .. } => {
+                debug!(connection = self.connection.id(), %event, "unknown event ignored");
                 true
             }
         }
@@ -284,6 +282,12 @@ impl Session {
                 subscriber,
                 topic,
                 ack: config.broadcast.ack,
+                presence_key: config
+                    .presence
+                    .key
+                    .clone()
+                    .filter(|key| !key.is_empty())
+                    .unwrap_or_else(random_key),
                 expires_at: expiry_of(&claims),
             },
         );
@@ -296,12 +300,12 @@ impl Session {
         ));
         let join_ref = header.join_ref.as_deref();
         if config.presence.enabled {
-            self.connection.send_text(encode::presence_state(
-                vsn,
-                join_ref,
-                &header.topic,
-                &RawJson::empty_object(),
-            ));
+            let state = self.state.hub.presence_state(&TopicKey {
+                topic: Arc::from(header.topic.as_str()),
+                private: config.private,
+            });
+            self.connection
+                .send_text(encode::presence_state(vsn, join_ref, &header.topic, &state));
         }
         if !config.postgres_changes.is_empty() {
             let (status, message) = match binding_errors.first() {
@@ -336,6 +340,36 @@ impl Session {
             self.connection
                 .send_text(encode::reply_ok(self.connection.vsn(), header.reply_to()));
         }
+    }
+
+    /// `track` / `untrack` with an ok reply; the diff goes to every member.
+    fn handle_presence(&mut self, header: &FrameHeader, push: PresencePush) {
+        let vsn = self.connection.vsn();
+        let Some(joined) = self.channels.get(&header.topic) else {
+            return;
+        };
+        let reply = match push {
+            PresencePush::Track(payload) => {
+                let map =
+                    serde_json::from_slice::<serde_json::Map<String, Value>>(payload.as_bytes())
+                        .unwrap_or_default();
+                self.state
+                    .hub
+                    .track(&joined.topic, joined.subscriber, &joined.presence_key, map);
+                encode::reply_ok(vsn, header.reply_to())
+            }
+            PresencePush::Untrack => {
+                self.state.hub.untrack(&joined.topic, joined.subscriber);
+                encode::reply_ok(vsn, header.reply_to())
+            }
+            PresencePush::TrackPayloadNotAMap => encode::reply_error(
+                vsn,
+                header.reply_to(),
+                reasons::PRESENCE_TRACK_PAYLOAD_MUST_BE_MAP,
+            ),
+            _ => encode::reply_ok(vsn, header.reply_to()),
+        };
+        self.connection.send_text(reply);
     }
 
     fn handle_leave(&mut self, header: &FrameHeader) {
@@ -450,6 +484,21 @@ impl Session {
         self.join_window.1 += 1;
         self.join_window.1 <= self.state.limits.max_joins_per_second
     }
+}
+
+/// A presence key for joins that name none, shaped like the UUID Supabase
+/// generates.
+fn random_key() -> String {
+    let bits: u128 = rand::random();
+    let hex = format!("{bits:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 fn expiry_of(claims: &Claims) -> SystemTime {
