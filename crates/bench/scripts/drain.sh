@@ -2,8 +2,8 @@
 # Runs the drain benchmark (release build): walcast and pg_recvlogical each
 # empty an identical pre-filled slot, in the same run on the same server.
 #
-#   crates/bench/scripts/drain.sh            # full: 400k x 1 row, 80k x 10 rows
-#   crates/bench/scripts/drain.sh --quick    # smoke run, a few seconds
+#   crates/bench/scripts/drain.sh            # full: 400k x 1 row, 80k x 10 rows, 5 rounds (~5 min)
+#   crates/bench/scripts/drain.sh --quick    # smoke run, about 20 s
 #   crates/bench/scripts/drain.sh --help     # every option
 #
 # Run it on a quiet machine: the walsender, the client and the benchmark

@@ -116,6 +116,7 @@ pub async fn drain_recvlogical(
     }
     Ok(DrainRun {
         tool: Tool::PgRecvlogical,
+        round: 0,
         wall,
         // Not counted (the output goes to /dev/null): the slot holds the
         // same backlog the walcast drain counts.

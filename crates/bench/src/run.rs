@@ -28,6 +28,8 @@ impl fmt::Display for Tool {
 pub struct DrainRun {
     /// Who drained it.
     pub tool: Tool,
+    /// The scenario round it ran in (from 1); 0 until the scenario sets it.
+    pub round: u32,
     /// From connect (or process spawn) to the end of the backlog.
     pub wall: Duration,
     /// Transactions drained.

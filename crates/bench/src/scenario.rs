@@ -96,7 +96,7 @@ pub fn slot_name(tool: Tool, round: u32) -> String {
 pub async fn run_scenario(
     target: &BenchTarget,
     plan: &ScenarioPlan,
-    mut on_run: impl FnMut(u32, &DrainRun),
+    mut on_run: impl FnMut(&DrainRun),
     on_filled: impl FnOnce(&Backlog),
 ) -> anyhow::Result<ScenarioResult> {
     let order = plan.order();
@@ -124,10 +124,11 @@ pub async fn run_scenario(
                 .await?
             }
         };
+        run.round = round;
         run.steal = machine_before
             .zip(MachineTicks::read().ok())
             .map(|(before, after)| after.steal_since(&before));
-        on_run(round, &run);
+        on_run(&run);
         runs.push(run);
     }
 

@@ -89,6 +89,7 @@ pub async fn drain_walcast(
     }
     Ok(DrainRun {
         tool: Tool::Walcast,
+        round: 0,
         wall,
         transactions: counts.transactions,
         rows: counts.rows,

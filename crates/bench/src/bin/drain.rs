@@ -28,9 +28,16 @@ struct Args {
     /// Which scenarios to run.
     #[arg(long, value_enum, default_value_t = Scenarios::All)]
     scenario: Scenarios,
-    /// Drains per tool and scenario, in ABBA order.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=8))]
+    /// Drains per tool and scenario, in ABBA order. The host's speed drifts
+    /// by tens of percent over minutes, so fewer rounds give a verdict that
+    /// flips from run to run.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=8))]
     rounds: u32,
+    /// Worker threads of the benchmark's tokio runtime (walcast's stream and
+    /// decoder run on it); 0 runs everything on one current-thread runtime.
+    /// Default: one per core.
+    #[arg(long)]
+    worker_threads: Option<usize>,
     /// Run only one tool, e.g. to profile it alone.
     #[arg(long, value_enum)]
     only: Option<OnlyTool>,
@@ -80,7 +87,16 @@ fn main() -> anyhow::Result<()> {
             (Some(cluster), url)
         }
     };
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = match args.worker_threads {
+        Some(0) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(threads) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Runtime::new()?,
+    };
     let result = runtime.block_on(bench(&args, &url));
     drop(runtime);
     result
@@ -121,7 +137,7 @@ async fn bench(args: &Args, url: &str) -> anyhow::Result<()> {
             );
             println!("{}", report::run_header());
         };
-        let on_run = |round, run: &_| println!("{}", report::run_line(name, round, run));
+        let on_run = |run: &_| println!("{}", report::run_line(name, run));
         results.push(run_scenario(&target, &plan, on_run, on_filled).await?);
     }
 
