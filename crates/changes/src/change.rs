@@ -1,11 +1,13 @@
 //! The typed events walcast delivers: row changes and logical messages,
 //! each with a [`Position`] that orders it in the stream.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use pgoutput::{Lsn, Oid, PgTimestamp, ReplicaIdentity};
+use pgoutput::{Lsn, Oid, PG_EPOCH_OFFSET_MICROS, PgTimestamp, ReplicaIdentity};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
@@ -13,13 +15,89 @@ use crate::time::format_commit_timestamp;
 use crate::types::PgType;
 use crate::value::Datum;
 
-/// Where an event sits in the stream: the LSN that acknowledges it (a
-/// transaction's `end_lsn`, or a non-transactional message's own LSN) and
-/// its index inside that transaction. Strictly increases along the stream,
-/// and is the same for the same event after a restart, because both parts
-/// come from the WAL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+/// Which stream a [`Position`] belongs to: a hash of the database cluster,
+/// the replication slot and that slot's incarnation (see [`Epoch::derive`]).
+///
+/// Positions only order events of one epoch. A client that comes back with
+/// a position of another epoch (another database, or a slot that was
+/// dropped and created again, whose LSNs say nothing about what the client
+/// saw) must start over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Epoch(pub u64);
+
+impl Epoch {
+    /// The epoch of the stream read from slot `slot` of the cluster whose
+    /// `IDENTIFY_SYSTEM` identifier is `system_id`, in the slot incarnation
+    /// named by `slot_token`.
+    ///
+    /// `slot_token` is a value the binary makes up when it creates the slot
+    /// and stores in the database next to it, so that dropping and creating
+    /// the slot again (which restarts what its LSNs mean to walcast) changes
+    /// the epoch even though the cluster and slot name stay the same.
+    ///
+    /// The hash is FNV-1a 64 over `system_id`, a `0xFF` byte, `slot`, a
+    /// `0xFF` byte and `slot_token` (`0xFF` never occurs in UTF-8, so no two
+    /// triples feed it the same bytes). It is part of the position format
+    /// clients hold across restarts and upgrades: never change it.
+    pub fn derive(system_id: &str, slot: &str, slot_token: &str) -> Self {
+        let mut hash = Fnv1a64::new();
+        hash.write(system_id.as_bytes());
+        hash.write(&[0xFF]);
+        hash.write(slot.as_bytes());
+        hash.write(&[0xFF]);
+        hash.write(slot_token.as_bytes());
+        Self(hash.finish())
+    }
+}
+
+impl fmt::Display for Epoch {
+    /// 16 lowercase hex digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// FNV-1a, 64-bit (<http://www.isthe.com/chongo/tech/comp/fnv/>).
+struct Fnv1a64(u64);
+
+impl Fnv1a64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Self {
+        Self(Self::OFFSET_BASIS)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(Self::PRIME);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Where an event sits in the stream: the stream's [`Epoch`], the LSN that
+/// acknowledges the event (a transaction's `end_lsn`, or a non-transactional
+/// message's own LSN) and its index inside that transaction. Within an
+/// epoch it strictly increases along the stream, and is the same for the
+/// same event after a restart, because `lsn` and `index` come from the WAL.
+///
+/// Clients see it as an opaque string, `{epoch}/{lsn}.{index}`:
+/// `0123456789abcdef/000000016B374D48.00000002` (epoch in 16 lowercase hex
+/// digits, LSN in 16 and index in 8 uppercase ones). Every part is fixed
+/// width, so positions of one epoch also sort as strings.
+///
+/// There is deliberately no `PartialOrd`/`Ord`: comparing positions of two
+/// epochs has no answer, and an operator that quietly says "not greater"
+/// for them would read as "already seen". Compare with
+/// [`Position::cmp_in_epoch`], which makes the caller handle that case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Position {
+    /// The stream this position belongs to.
+    pub epoch: Epoch,
     /// Acknowledgement LSN of the transaction (or message).
     pub lsn: Lsn,
     /// Index inside the transaction, from 0.
@@ -27,24 +105,64 @@ pub struct Position {
 }
 
 impl fmt::Display for Position {
-    /// Fixed-width hex, so that positions also sort as strings.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016X}.{:08X}", self.lsn, self.index)
+        write!(f, "{}/{:016X}.{:08X}", self.epoch, self.lsn, self.index)
     }
 }
 
 impl Position {
-    /// Parses the [`Display`](fmt::Display) form.
+    /// Length of the [`Display`](fmt::Display) form.
+    const TEXT_LEN: usize = 16 + 1 + 16 + 1 + 8;
+
+    /// Parses exactly the [`Display`](fmt::Display) form (digit case
+    /// included, so that a parsed position prints back the same); anything
+    /// else, the pre-epoch `{lsn}.{index}` form among it, is `None`.
     pub fn parse(text: &str) -> Option<Self> {
-        let (lsn, index) = text.split_once('.')?;
-        if lsn.len() != 16 || index.len() != 8 {
+        if text.len() != Self::TEXT_LEN {
+            return None;
+        }
+        let (epoch, rest) = text.split_once('/')?;
+        let (lsn, index) = rest.split_once('.')?;
+        if epoch.len() != 16 || lsn.len() != 16 || index.len() != 8 {
             return None;
         }
         Some(Self {
-            lsn: u64::from_str_radix(lsn, 16).ok()?,
-            index: u32::from_str_radix(index, 16).ok()?,
+            epoch: Epoch(parse_hex(epoch, Case::Lower)?),
+            lsn: parse_hex(lsn, Case::Upper)?,
+            index: u32::try_from(parse_hex(index, Case::Upper)?).ok()?,
         })
     }
+
+    /// Orders two positions of the same epoch by `(lsn, index)`, which is
+    /// stream order; `None` when the epochs differ, since those positions
+    /// come from unrelated streams.
+    pub fn cmp_in_epoch(&self, other: &Position) -> Option<Ordering> {
+        (self.epoch == other.epoch).then(|| (self.lsn, self.index).cmp(&(other.lsn, other.index)))
+    }
+}
+
+/// Which hex digits [`parse_hex`] accepts.
+#[derive(Clone, Copy)]
+enum Case {
+    Lower,
+    Upper,
+}
+
+/// Parses at most 16 hex digits of one case. Unlike `from_str_radix` it
+/// rejects a sign and the other case, so that a position has one spelling.
+fn parse_hex(text: &str, case: Case) -> Option<u64> {
+    if text.is_empty() || text.len() > 16 {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |value, byte| {
+        let digit = match (byte, case) {
+            (b'0'..=b'9', _) => byte - b'0',
+            (b'a'..=b'f', Case::Lower) => byte - b'a' + 10,
+            (b'A'..=b'F', Case::Upper) => byte - b'A' + 10,
+            _ => return None,
+        };
+        Some(value << 4 | u64::from(digit))
+    })
 }
 
 /// One column of a relation.
@@ -136,6 +254,20 @@ pub struct Change {
     pub record: Option<Row>,
     /// The old row or its key (UPDATE, DELETE), per the replica identity.
     pub old_record: Option<Row>,
+}
+
+impl Change {
+    /// [`commit_ts`](Self::commit_ts) as a [`SystemTime`].
+    pub fn commit_time(&self) -> SystemTime {
+        let micros = self.commit_ts.saturating_add(PG_EPOCH_OFFSET_MICROS);
+        let offset = Duration::from_micros(micros.unsigned_abs());
+        let time = if micros >= 0 {
+            UNIX_EPOCH.checked_add(offset)
+        } else {
+            UNIX_EPOCH.checked_sub(offset)
+        };
+        time.unwrap_or(UNIX_EPOCH)
+    }
 }
 
 /// A message from `pg_logical_emit_message`.
@@ -262,24 +394,135 @@ impl Serialize for LogicalMessage {
 mod tests {
     use super::*;
 
+    const EPOCH: Epoch = Epoch(0x0123_4567_89ab_cdef);
+
+    fn at(lsn: Lsn, index: u32) -> Position {
+        Position {
+            epoch: EPOCH,
+            lsn,
+            index,
+        }
+    }
+
     #[test]
     fn positions_round_trip_and_sort_as_text() {
-        let a = Position {
-            lsn: 0x1_6B37_4D48,
-            index: 2,
-        };
-        let b = Position {
-            lsn: 0x1_6B37_4D48,
-            index: 10,
-        };
-        let c = Position {
-            lsn: 0x2_0000_0000,
-            index: 0,
-        };
-        assert_eq!(Position::parse(&a.to_string()), Some(a));
-        assert!(a < b && b < c);
+        let (a, b, c) = (
+            at(0x1_6B37_4D48, 2),
+            at(0x1_6B37_4D48, 10),
+            at(0x2_0000_0000, 0),
+        );
+        assert_eq!(a.to_string(), "0123456789abcdef/000000016B374D48.00000002");
+        for p in [a, b, c, Position::default()] {
+            assert_eq!(Position::parse(&p.to_string()), Some(p));
+        }
+        assert_eq!(a.cmp_in_epoch(&b), Some(Ordering::Less));
+        assert_eq!(c.cmp_in_epoch(&b), Some(Ordering::Greater));
+        assert_eq!(b.cmp_in_epoch(&b), Some(Ordering::Equal));
         assert!(a.to_string() < b.to_string() && b.to_string() < c.to_string());
-        assert_eq!(Position::parse("nope"), None);
-        assert_eq!(Position::parse("1.2"), None);
+        let max = Position {
+            epoch: Epoch(u64::MAX),
+            lsn: u64::MAX,
+            index: u32::MAX,
+        };
+        assert_eq!(Position::parse(&max.to_string()), Some(max));
+    }
+
+    #[test]
+    fn positions_of_other_epochs_do_not_compare() {
+        let other = Position {
+            epoch: Epoch(1),
+            ..at(0, 0)
+        };
+        assert_eq!(at(5, 0).cmp_in_epoch(&other), None);
+        assert_eq!(other.cmp_in_epoch(&at(5, 0)), None);
+    }
+
+    #[test]
+    fn parse_accepts_only_the_canonical_form() {
+        for text in [
+            "",
+            "nope",
+            "1.2",
+            // The pre-epoch form.
+            "000000016B374D48.00000002",
+            // Case of each part.
+            "0123456789ABCDEF/000000016B374D48.00000002",
+            "0123456789abcdef/000000016b374d48.00000002",
+            "0123456789abcdef/000000016B374D48.0000000a",
+            // Widths, separators, signs, stray bytes.
+            "123456789abcdef/000000016B374D48.000000002",
+            "0123456789abcdef/00000016B374D48.000000002",
+            "0123456789abcdef.000000016B374D48.00000002",
+            "0123456789abcdef/000000016B374D48/00000002",
+            "+123456789abcdef/000000016B374D48.00000002",
+            "0123456789abcdef/+00000016B374D48.00000002",
+            "0123456789abcdef/000000016B374D48.+0000002",
+            "0123456789abcdef/000000016B374D48.00000002 ",
+            "0123456789abcdéf/000000016B374D48.0000002",
+        ] {
+            assert_eq!(Position::parse(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        let hash = |bytes: &[u8]| {
+            let mut h = Fnv1a64::new();
+            h.write(bytes);
+            h.finish()
+        };
+        assert_eq!(hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(hash(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn epochs_name_cluster_slot_and_incarnation() {
+        let epoch = Epoch::derive("7412345678901234567", "walcast", "token-1");
+        // Pinned: clients hold positions across upgrades.
+        assert_eq!(epoch.to_string(), "ea0b49a0fbd0ca51");
+        assert_eq!(
+            epoch,
+            Epoch::derive("7412345678901234567", "walcast", "token-1")
+        );
+        let others = [
+            Epoch::derive("7412345678901234568", "walcast", "token-1"),
+            Epoch::derive("7412345678901234567", "walcast2", "token-1"),
+            Epoch::derive("7412345678901234567", "walcast", "token-2"),
+            // The separators keep the fields apart.
+            Epoch::derive("7412345678901234567", "walcas", "ttoken-1"),
+        ];
+        for other in others {
+            assert_ne!(epoch, other);
+        }
+    }
+
+    #[test]
+    fn commit_time_counts_from_2000() {
+        let change = |commit_ts| Change {
+            position: Position::default(),
+            xid: 1,
+            kind: ChangeKind::Truncate,
+            relation: Arc::new(Relation {
+                oid: 1,
+                schema: "public".into(),
+                table: "t".into(),
+                identity: ReplicaIdentity::Default,
+                columns: Vec::new(),
+            }),
+            commit_ts,
+            record: None,
+            old_record: None,
+        };
+        let y2k = UNIX_EPOCH + Duration::from_secs(946_684_800);
+        assert_eq!(change(0).commit_time(), y2k);
+        assert_eq!(
+            change(1_500_000).commit_time(),
+            y2k + Duration::from_micros(1_500_000)
+        );
+        assert_eq!(
+            change(-PG_EPOCH_OFFSET_MICROS - 1).commit_time(),
+            UNIX_EPOCH - Duration::from_micros(1)
+        );
     }
 }

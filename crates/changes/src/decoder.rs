@@ -20,7 +20,9 @@ use std::sync::Arc;
 use pgoutput::{Message, Oid, OldTuple, TupleData, TupleValue};
 use replication::{ReplicationEvent, Transaction};
 
-use crate::change::{Change, ChangeKind, Column, Event, LogicalMessage, Position, Relation, Row};
+use crate::change::{
+    Change, ChangeKind, Column, Epoch, Event, LogicalMessage, Position, Relation, Row,
+};
 use crate::types::PgType;
 use crate::value::{Datum, decode_binary, decode_text};
 
@@ -46,14 +48,35 @@ pub enum ChangeError {
 /// The relation cache and type names, and the decoding that uses them.
 #[derive(Debug, Default)]
 pub struct ChangeDecoder {
+    /// Stamped on every position.
+    epoch: Epoch,
     relations: HashMap<Oid, Arc<Relation>>,
     types: HashMap<Oid, PgType>,
 }
 
 impl ChangeDecoder {
-    /// An empty cache.
+    /// An empty cache whose positions carry epoch 0: for tests and tools
+    /// whose positions never leave the process.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache whose positions carry `epoch` (see [`Epoch::derive`]).
+    pub fn with_epoch(epoch: Epoch) -> Self {
+        Self {
+            epoch,
+            ..Self::default()
+        }
+    }
+
+    /// The epoch stamped on every position.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// Stamps `epoch` from the next decoded event on, keeping the caches.
+    pub(crate) fn set_epoch(&mut self, epoch: Epoch) {
+        self.epoch = epoch;
     }
 
     /// The cached layout of relation `oid`.
@@ -71,6 +94,7 @@ impl ChangeDecoder {
             ReplicationEvent::Message(message) => {
                 out.push(Event::Message(LogicalMessage {
                     position: Position {
+                        epoch: self.epoch,
                         lsn: message.lsn,
                         index: 0,
                     },
@@ -91,8 +115,10 @@ impl ChangeDecoder {
         out: &mut Vec<Event>,
     ) -> Result<(), ChangeError> {
         let mut index = 0u32;
+        let epoch = self.epoch;
         let mut next_position = || {
             let position = Position {
+                epoch,
                 lsn: tx.end_lsn,
                 index,
             };

@@ -10,7 +10,7 @@ use pgoutput::Lsn;
 use replication::{Replication, ReplicationEvent, ReplicationHandle};
 use tokio::sync::mpsc;
 
-use crate::change::Event;
+use crate::change::{Epoch, Event};
 use crate::decoder::{ChangeDecoder, ChangeError};
 
 /// How many replication events one batch takes at most.
@@ -22,16 +22,20 @@ pub struct ChangeStream {
     handle: ReplicationHandle,
     decoder: ChangeDecoder,
     buffer: Vec<ReplicationEvent>,
+    /// How long the last batch took to decode (not counting the wait).
+    last_decode: std::time::Duration,
 }
 
 impl ChangeStream {
     /// Wraps a started replication stream. Its task stays with the caller.
+    /// Positions carry epoch 0 until [`with_epoch`](Self::with_epoch).
     pub fn new(events: mpsc::Receiver<ReplicationEvent>, handle: ReplicationHandle) -> Self {
         Self {
             events,
             handle,
             decoder: ChangeDecoder::new(),
             buffer: Vec::with_capacity(BATCH),
+            last_decode: std::time::Duration::ZERO,
         }
     }
 
@@ -48,6 +52,20 @@ impl ChangeStream {
         )
     }
 
+    /// Stamps `epoch` on the positions of every event decoded from now on;
+    /// call it before the first [`next_batch`](Self::next_batch). The
+    /// binary derives it ([`Epoch::derive`]) from
+    /// [`handle().system()`](Self::handle), the slot and the slot's token.
+    pub fn with_epoch(mut self, epoch: Epoch) -> Self {
+        self.decoder.set_epoch(epoch);
+        self
+    }
+
+    /// The epoch stamped on positions.
+    pub fn epoch(&self) -> Epoch {
+        self.decoder.epoch()
+    }
+
     /// Waits for at least one committed transaction or message, decodes
     /// everything already waiting (up to a batch), appends the typed events
     /// to `out` and returns the LSN that acknowledges them. `None` when the
@@ -57,6 +75,7 @@ impl ChangeStream {
         if self.events.recv_many(&mut self.buffer, BATCH).await == 0 {
             return None;
         }
+        let started = std::time::Instant::now();
         let mut ack = 0;
         for event in self.buffer.drain(..) {
             ack = event.ack_lsn();
@@ -64,7 +83,14 @@ impl ChangeStream {
                 return Some(Err(err));
             }
         }
+        self.last_decode = started.elapsed();
         Some(Ok(ack))
+    }
+
+    /// How long the last [`next_batch`](Self::next_batch) spent decoding,
+    /// not counting the wait for events.
+    pub fn last_decode_time(&self) -> std::time::Duration {
+        self.last_decode
     }
 
     /// Confirms every event up to `lsn` as handled for good.

@@ -12,10 +12,11 @@
 //! arrives" is shown with a marker: a later committed row is the next
 //! event, since events arrive in commit order.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use changes::{Change, ChangeKind, ChangeStream, Datum, Event, LogicalMessage, Position};
+use changes::{Change, ChangeKind, ChangeStream, Datum, Epoch, Event, LogicalMessage, Position};
 use pgcluster::testing::{TestDatabase, fresh_database};
 use replication::{ConnectionConfig, ReplicationConfig, ReplicationError};
 use serde_json::value::RawValue;
@@ -78,6 +79,8 @@ impl Feed {
             .await
             .expect("start replication");
         let (stream, task) = ChangeStream::from_replication(replication);
+        let epoch = Epoch::derive(&stream.handle().system().system_id, &db.name, "test");
+        let stream = stream.with_epoch(epoch);
         Feed {
             stream,
             task,
@@ -101,8 +104,13 @@ impl Feed {
         };
         for event in batch {
             let position = event.position();
+            assert_eq!(position.epoch, self.stream.epoch(), "{position}");
             if let Some(last) = self.last {
-                assert!(position > last, "position {position} after {last}");
+                assert_eq!(
+                    position.cmp_in_epoch(&last),
+                    Some(Ordering::Greater),
+                    "position {position} after {last}"
+                );
             }
             self.last = Some(position);
             self.pending.push_back(event);
@@ -948,8 +956,8 @@ async fn a_transactional_message_arrives_in_order_with_its_transaction() {
         events.iter().map(Event::position).collect::<Vec<_>>(),
         (0..3)
             .map(|index| Position {
-                lsn: first.position.lsn,
-                index
+                index,
+                ..first.position
             })
             .collect::<Vec<_>>(),
         "one transaction, in statement order"

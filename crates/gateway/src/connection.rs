@@ -1,33 +1,70 @@
-//! One WebSocket connection's outbound side: a bounded queue, the task
-//! that owns the socket's write half, and the handle everyone else holds.
+//! One WebSocket connection's outbound side: a bounded queue, the writer
+//! that drains it into the socket, and the handle everyone else holds.
 //!
 //! ```text
 //!  session (replies) ─┐
-//!  hub (fan-out)     ─┼─▶ Connection::send ──mpsc (bounded)──▶ Writer::run ──▶ WebSocket sink
-//!  shutdown          ─┘         │ full?                              ▲
-//!                               └──▶ evict ────────────────────────────┘ close 1013 "slow consumer"
+//!  hub (fan-out)     ─┼─▶ Connection::send ──Outbox (bounded: frames and bytes)──▶ Writer::run ──▶ WebSocket sink
+//!  shutdown          ─┘         │ full?                                                  ▲
+//!                               └──▶ evict ────────────────────────────────────────────────┘ close 1013 "slow consumer"
 //! ```
 //!
 //! # Slow-consumer policy
 //!
-//! Nothing ever waits for a connection. When its queue
-//! ([`DEFAULT_QUEUE_FRAMES`] frames) is full, the connection is evicted: the
-//! writer sends close code [`close::SLOW_CONSUMER`] and the session ends.
-//! The client reconnects and rejoins (realtime-js does so by itself), so the
-//! gateway's memory stays bounded whatever one client does.
+//! Nothing ever waits for a connection. A connection may have at most
+//! [`QueueLimits::frames`] frames and [`QueueLimits::bytes`] bytes queued
+//! (a single frame larger than the byte limit still goes through an empty
+//! queue). The send that would exceed either limit evicts the connection:
+//! the queue takes nothing more, the session ends (its channels leave the
+//! hub at once), and the writer gets [`CLOSE_GRACE`] to deliver what the
+//! queue already holds, then close code [`close::SLOW_CONSUMER`]; after
+//! that the socket is dropped. The client reconnects and rejoins
+//! (realtime-js does so by itself) and resumes from the last frame it
+//! read, so what it was still sent shortens its resume. The gateway's
+//! memory stays bounded whatever one client does, and nobody else is
+//! delayed.
+//!
+//! The writer never blocks on a client for ever: a write stuck because the
+//! client stopped reading is abandoned once the connection is evicted or
+//! every handle is gone, and the closing gets [`CLOSE_GRACE`].
+//!
+//! # Memory
+//!
+//! The queue is a `VecDeque` behind a `Mutex` held only to push or pop,
+//! and it gives its buffer back whenever it runs empty: an idle connection
+//! holds no queue memory (tokio's `mpsc` would hold a 32-slot block for
+//! life). A fan-out frame is encoded once per vsn ([`FanoutFrame`]) and
+//! handed to every socket as shared [`bytes::Bytes`]; the only per-socket
+//! copy is the one into the socket's write buffer.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
+use futures_util::future::poll_fn;
 use futures_util::{Sink, SinkExt};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_util::sync::CancellationToken;
-use warp::ws::Message;
 
 use crate::protocol::{FanoutFrame, ServerFrame, TextFrame, Vsn};
 
 /// Frames a connection may have queued before it counts as slow.
 pub const DEFAULT_QUEUE_FRAMES: usize = 1024;
+
+/// Bytes a connection may have queued before it counts as slow.
+pub const DEFAULT_QUEUE_BYTES: usize = 8 << 20;
+
+/// How long the writer keeps trying to deliver the last frames and the
+/// close frame once a connection ends, before it drops the socket.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Frames written before one flush.
+const WRITE_BATCH: usize = 64;
 
 /// WebSocket close codes walcast sends, with their reasons.
 pub mod close {
@@ -55,62 +92,158 @@ pub enum Outbound {
     Close(u16, &'static str),
 }
 
-/// The cloneable handle to one connection's queue.
-#[derive(Debug, Clone)]
-pub struct Connection {
-    inner: Arc<ConnectionInner>,
+impl Outbound {
+    /// The bytes this puts on the wire for a socket of `vsn`; `None` when
+    /// that vsn cannot carry it (a binary broadcast to vsn 1.0.0).
+    fn wire_len(&self, vsn: Vsn) -> Option<usize> {
+        match self {
+            Self::Frame(frame) => Some(frame_len(frame)),
+            Self::Fanout(frame) => frame.frame(vsn).map(frame_len),
+            Self::Close(..) => Some(0),
+        }
+    }
 }
 
+/// How much one connection may have queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Frames ([`DEFAULT_QUEUE_FRAMES`]).
+    pub frames: usize,
+    /// Bytes ([`DEFAULT_QUEUE_BYTES`]).
+    pub bytes: usize,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            frames: DEFAULT_QUEUE_FRAMES,
+            bytes: DEFAULT_QUEUE_BYTES,
+        }
+    }
+}
+
+/// Bytes queued on every connection together (for metrics and tests).
+#[derive(Debug, Clone, Default)]
+pub struct QueuedBytes(Arc<AtomicUsize>);
+
+impl QueuedBytes {
+    /// The current total.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The cloneable handle to one connection's queue. When the last handle
+/// is dropped the queue closes, and the writer finishes.
 #[derive(Debug)]
-struct ConnectionInner {
+pub struct Connection {
+    shared: Arc<Shared>,
+}
+
+/// The writer's end of the queue.
+#[derive(Debug)]
+pub struct Outbox {
+    shared: Arc<Shared>,
+}
+
+/// What the handles and the writer share.
+#[derive(Debug)]
+struct Shared {
     id: u64,
     vsn: Vsn,
-    tx: mpsc::Sender<Outbound>,
-    evicted: CancellationToken,
+    limits: QueueLimits,
+    queue: Mutex<Queue>,
+    /// Wakes the writer when a frame is queued or the queue closes.
+    ready: Notify,
+    /// Live [`Connection`] handles.
+    handles: AtomicUsize,
+    total: QueuedBytes,
+    /// Set before `stop` is cancelled for a slow consumer.
+    evicted: AtomicBool,
+    /// Cancelled on eviction, or when the last handle is dropped.
+    stop: CancellationToken,
     dropped: AtomicU64,
 }
 
+#[derive(Debug, Default)]
+struct Queue {
+    frames: VecDeque<Outbound>,
+    /// Wire bytes of `frames`.
+    bytes: usize,
+    closed: bool,
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn evict(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.queue().closed = true;
+        self.evicted.store(true, Ordering::Relaxed);
+        self.stop.cancel();
+    }
+}
+
 impl Connection {
-    /// A connection and the receiving end of its queue (for [`Writer`]).
-    pub fn new(id: u64, vsn: Vsn, capacity: usize) -> (Self, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let inner = ConnectionInner {
+    /// A connection and the writer's end of its queue (for [`Writer`]).
+    /// `total` adds up the bytes queued on every connection.
+    pub fn new(id: u64, vsn: Vsn, limits: QueueLimits, total: &QueuedBytes) -> (Self, Outbox) {
+        let shared = Arc::new(Shared {
             id,
             vsn,
-            tx,
-            evicted: CancellationToken::new(),
+            limits,
+            queue: Mutex::new(Queue::default()),
+            ready: Notify::new(),
+            handles: AtomicUsize::new(1),
+            total: total.clone(),
+            evicted: AtomicBool::new(false),
+            stop: CancellationToken::new(),
             dropped: AtomicU64::new(0),
+        });
+        let outbox = Outbox {
+            shared: Arc::clone(&shared),
         };
-        (
-            Self {
-                inner: Arc::new(inner),
-            },
-            rx,
-        )
+        (Self { shared }, outbox)
     }
 
     /// The connection's id (for logs).
     pub fn id(&self) -> u64 {
-        self.inner.id
+        self.shared.id
     }
 
     /// The protocol version the client connected with.
     pub fn vsn(&self) -> Vsn {
-        self.inner.vsn
+        self.shared.vsn
     }
 
     /// Queues a frame without waiting. A full queue evicts the connection
-    /// (see the module docs); returns whether the frame was queued.
+    /// (see the module docs); returns whether the frame was queued. A
+    /// fan-out frame this connection's vsn cannot carry is skipped.
     pub fn send(&self, outbound: Outbound) -> bool {
-        match self.inner.tx.try_send(outbound) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-                self.inner.evicted.cancel();
-                false
+        let shared = &*self.shared;
+        let Some(len) = outbound.wire_len(shared.vsn) else {
+            return false;
+        };
+        {
+            let mut queue = shared.queue();
+            if queue.closed {
+                return false;
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            let too_many = queue.frames.len() >= shared.limits.frames.max(1);
+            let too_big = queue.bytes > 0 && queue.bytes + len > shared.limits.bytes;
+            if too_many || too_big {
+                drop(queue);
+                shared.evict();
+                return false;
+            }
+            queue.frames.push_back(outbound);
+            queue.bytes += len;
         }
+        shared.total.0.fetch_add(len, Ordering::Relaxed);
+        shared.ready.notify_one();
+        true
     }
 
     /// Queues a per-connection text frame.
@@ -120,86 +253,278 @@ impl Connection {
 
     /// Cancelled when the connection was evicted as a slow consumer.
     pub fn evicted(&self) -> &CancellationToken {
-        &self.inner.evicted
+        &self.shared.stop
     }
+
+    /// Frames refused because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Clone for Connection {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.queue().closed = true;
+            // Wakes a writer waiting for frames, or stuck on a client
+            // that stopped reading.
+            self.shared.ready.notify_one();
+            self.shared.stop.cancel();
+        }
+    }
+}
+
+impl Outbox {
+    /// The next frame; `None` once the queue is closed and empty.
+    async fn recv(&self) -> Option<Outbound> {
+        loop {
+            if let Some(next) = self.try_recv() {
+                return Some(next);
+            }
+            if self.shared.queue().closed {
+                return None;
+            }
+            self.shared.ready.notified().await;
+        }
+    }
+
+    /// The next frame if one is queued. An emptied queue gives its buffer
+    /// back, so an idle connection holds none.
+    fn try_recv(&self) -> Option<Outbound> {
+        let shared = &*self.shared;
+        let mut queue = shared.queue();
+        let next = queue.frames.pop_front()?;
+        let len = next.wire_len(shared.vsn).unwrap_or(0);
+        queue.bytes -= len;
+        if queue.frames.is_empty() {
+            queue.frames = VecDeque::new();
+        }
+        drop(queue);
+        shared.total.0.fetch_sub(len, Ordering::Relaxed);
+        Some(next)
+    }
+
+    /// Closes the queue and forgets what it holds.
+    fn close(&self) {
+        let mut queue = self.shared.queue();
+        queue.closed = true;
+        let frames = std::mem::take(&mut queue.frames);
+        let bytes = std::mem::take(&mut queue.bytes);
+        drop(queue);
+        self.shared.total.0.fetch_sub(bytes, Ordering::Relaxed);
+        drop(frames);
+    }
+}
+
+/// Why the writer stopped taking frames.
+enum End {
+    /// Evicted as a slow consumer: write what is queued, then close 1013.
+    Evicted,
+    /// Every handle is gone: write what is queued, then close.
+    Stopped,
+    /// An explicit close request.
+    Close(u16, &'static str),
+    /// The socket failed; nothing more can be written.
+    Failed,
 }
 
 /// Owns the write half of the socket.
 pub struct Writer<S> {
     sink: S,
     /// Sending ends: the session and the hub, through [`Connection`]. The
-    /// writer holds no sender itself, so the queue closes (and the writer
+    /// writer holds no handle itself, so the queue closes (and the writer
     /// ends) once the session and the hub have let go of the connection.
-    rx: mpsc::Receiver<Outbound>,
+    outbox: Outbox,
     vsn: Vsn,
-    evicted: CancellationToken,
+    /// A message taken from the queue that the sink has not accepted yet,
+    /// and a close request taken from the queue: kept here, not in the
+    /// future, so that an abandoned write loses nothing.
+    pending: Option<Message>,
+    close_requested: Option<(u16, &'static str)>,
 }
 
-impl<S> Writer<S>
+impl<S, E> Writer<S>
 where
-    S: Sink<Message, Error = warp::Error> + Unpin,
+    S: Sink<Message, Error = E> + Unpin,
 {
-    /// A writer for `sink` draining `rx`.
-    pub fn new(sink: S, rx: mpsc::Receiver<Outbound>, connection: &Connection) -> Self {
+    /// A writer for `sink` draining `outbox`.
+    pub fn new(sink: S, outbox: Outbox) -> Self {
         Self {
             sink,
-            rx,
-            vsn: connection.vsn(),
-            evicted: connection.evicted().clone(),
+            vsn: outbox.shared.vsn,
+            outbox,
+            pending: None,
+            close_requested: None,
         }
     }
 
     /// Writes until the queue closes, a close is requested, the connection
     /// is evicted, or the socket fails. Several queued frames are written
     /// before one flush.
-    pub async fn run(mut self) {
-        let mut batch = Vec::with_capacity(64);
-        loop {
-            tokio::select! {
+    pub async fn run(&mut self) {
+        let stop = self.outbox.shared.stop.clone();
+        let end = loop {
+            let step = tokio::select! {
                 biased;
-                () = self.evicted.cancelled() => {
-                    let _ = self.close(close::SLOW_CONSUMER, "slow consumer: outbound queue full").await;
-                    return;
-                }
-                n = self.rx.recv_many(&mut batch, 64) => {
-                    if n == 0 {
-                        let _ = self.sink.close().await;
-                        return;
-                    }
-                    for outbound in batch.drain(..) {
-                        let message = match outbound {
-                            Outbound::Frame(frame) => to_message(&frame),
-                            Outbound::Fanout(frame) => match frame.frame(self.vsn) {
-                                Some(frame) => to_message(frame),
-                                None => continue,
-                            },
-                            Outbound::Close(code, reason) => {
-                                let _ = self.sink.flush().await;
-                                let _ = self.close(code, reason).await;
-                                return;
-                            }
-                        };
-                        if self.sink.feed(message).await.is_err() {
-                            return;
-                        }
-                    }
-                    if self.sink.flush().await.is_err() {
-                        return;
-                    }
-                }
+                () = stop.cancelled() => break self.stop_reason(),
+                step = self.step() => step,
+            };
+            match step {
+                Ok(None) => {}
+                Ok(Some(end)) => break end,
+                Err(_) => break End::Failed,
             }
+        };
+        // Boxed: only needed once, at the end.
+        Box::pin(self.finish(end)).await;
+    }
+
+    /// Whether the connection was evicted as a slow consumer.
+    pub fn evicted(&self) -> bool {
+        self.outbox.shared.evicted.load(Ordering::Relaxed)
+    }
+
+    fn stop_reason(&self) -> End {
+        if self.outbox.shared.evicted.load(Ordering::Relaxed) {
+            End::Evicted
+        } else {
+            End::Stopped
         }
     }
 
-    async fn close(&mut self, code: u16, reason: &'static str) -> Result<(), warp::Error> {
-        self.sink.send(Message::close_with(code, reason)).await?;
+    /// Waits for queued frames, writes them (up to [`WRITE_BATCH`]), then
+    /// flushes. Returns the end when the queue closed or a close was
+    /// requested. Dropping it at any await loses nothing.
+    async fn step(&mut self) -> Result<Option<End>, E> {
+        if self.pending.is_none() {
+            match self.outbox.recv().await {
+                Some(first) => self.take(first),
+                None => return Ok(Some(End::Stopped)),
+            }
+        }
+        let mut written = 0;
+        while self.close_requested.is_none() {
+            self.feed_pending().await?;
+            written += 1;
+            match self.outbox.try_recv() {
+                Some(next) if written < WRITE_BATCH => self.take(next),
+                Some(next) => {
+                    // The rest waits for the next batch.
+                    self.take(next);
+                    break;
+                }
+                None => break,
+            }
+        }
+        poll_fn(|cx| Pin::new(&mut self.sink).poll_flush(cx)).await?;
+        Ok(self
+            .close_requested
+            .map(|(code, reason)| End::Close(code, reason)))
+    }
+
+    /// Makes a frame taken from the queue the pending message, or notes
+    /// the close request.
+    fn take(&mut self, outbound: Outbound) {
+        match outbound {
+            Outbound::Frame(frame) => self.pending = Some(to_message(&frame)),
+            Outbound::Fanout(frame) => self.pending = frame.frame(self.vsn).map(to_message),
+            Outbound::Close(code, reason) => self.close_requested = Some((code, reason)),
+        }
+    }
+
+    /// Hands the pending message to the sink once it is ready for it.
+    async fn feed_pending(&mut self) -> Result<(), E> {
+        if self.pending.is_none() {
+            return Ok(());
+        }
+        poll_fn(|cx| Pin::new(&mut self.sink).poll_ready(cx)).await?;
+        if let Some(message) = self.pending.take() {
+            Pin::new(&mut self.sink).start_send(message)?;
+        }
+        Ok(())
+    }
+
+    /// Sends what the end calls for and the close frame, within
+    /// [`CLOSE_GRACE`]; then drops whatever is still queued.
+    async fn finish(&mut self, end: End) {
+        if !matches!(end, End::Failed) {
+            let _ = tokio::time::timeout(CLOSE_GRACE, self.close(end)).await;
+        }
+        self.outbox.close();
+    }
+
+    /// Writes the pending message and what is queued, up to a close request.
+    async fn drain(&mut self) -> Result<(), E> {
+        self.feed_pending().await?;
+        while self.close_requested.is_none() {
+            let Some(outbound) = self.outbox.try_recv() else {
+                break;
+            };
+            self.take(outbound);
+            self.feed_pending().await?;
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self, end: End) -> Result<(), E> {
+        let frame = match end {
+            End::Evicted => {
+                self.drain().await?;
+                close_frame(close::SLOW_CONSUMER, "slow consumer: outbound queue full")
+            }
+            End::Close(code, reason) => {
+                self.feed_pending().await?;
+                close_frame(code, reason)
+            }
+            End::Stopped => {
+                // The session is gone: deliver its last words (replies,
+                // its close request) first.
+                self.drain().await?;
+                self.close_requested
+                    .and_then(|(code, reason)| close_frame(code, reason))
+            }
+            End::Failed => return Ok(()),
+        };
+        // Refused once the client has closed first; closing the sink then
+        // still sends tungstenite's queued reply to the client's close.
+        let _ = self.sink.send(Message::Close(frame)).await;
         self.sink.close().await
     }
 }
 
+fn close_frame(code: u16, reason: &'static str) -> Option<CloseFrame> {
+    Some(CloseFrame {
+        code: code.into(),
+        reason: reason.into(),
+    })
+}
+
+fn frame_len(frame: &ServerFrame) -> usize {
+    match frame {
+        ServerFrame::Text(text) => text.len(),
+        ServerFrame::Binary(bytes) => bytes.len(),
+    }
+}
+
+/// A message sharing the frame's bytes. Text frames go out as a raw text
+/// frame: they were encoded from `str`, so tungstenite's UTF-8 check on
+/// `Message::Text` (one per socket) would only repeat work.
 fn to_message(frame: &ServerFrame) -> Message {
     match frame {
-        ServerFrame::Text(text) => Message::text(text.as_str()),
-        ServerFrame::Binary(bytes) => Message::binary(bytes.clone()),
+        ServerFrame::Text(text) => Message::Frame(Frame::message(
+            text.to_bytes(),
+            OpCode::Data(Data::Text),
+            true,
+        )),
+        ServerFrame::Binary(bytes) => Message::Binary(bytes.clone()),
     }
 }

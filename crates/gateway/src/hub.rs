@@ -11,25 +11,64 @@
 //! Registration happens before a join is answered, so a subscription is
 //! live before the client sees `SUBSCRIBED`. The fan-out never waits for a
 //! connection: a full queue evicts that connection (see [`Connection`]),
-//! nobody else is delayed.
+//! nobody else is delayed. Row changes, the replay window and resumes
+//! live in [`delivery`](crate::delivery).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use changes::Change;
+use changes::{Epoch, ReplayLimits};
 use dashmap::DashMap;
-use router::{Binding, BindingKey, Hit, SharedIndex, SubscriberId, by_subscriber};
-use tracing::warn;
+use router::{Binding, SharedIndex, SubscriberId};
+use tokio::sync::watch;
 
 use crate::connection::{Connection, Outbound};
+use crate::metrics::Metrics;
 use crate::presence::{Diff, PresenceTopic};
-use crate::protocol::{BindingId, FanoutFrame, FanoutMessage, OutboundBroadcast, RawJson};
+use crate::protocol::{FanoutFrame, FanoutMessage, OutboundBroadcast, RawJson};
+use crate::replay::Window;
+
+/// How a channel receives row changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeForm {
+    /// `postgres_changes` events listing the channel's matching binding ids.
+    PostgresChanges,
+    /// Broadcast events named `INSERT` / `UPDATE` / `DELETE`: a routed topic
+    /// joined without declared bindings (Supabase's `broadcast_changes` shape).
+    Broadcast,
+}
 
 /// A channel joined on one connection.
-struct Channel {
-    topic: TopicKey,
-    connection: Connection,
+pub(crate) struct Channel {
+    pub(crate) topic: TopicKey,
+    pub(crate) connection: Connection,
+    pub(crate) form: ChangeForm,
+    /// Whether the join registered row bindings.
+    pub(crate) has_bindings: bool,
+}
+
+/// Channel counts for `/health`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ChannelKinds {
+    /// Channels with `postgres_changes` bindings.
+    pub(crate) postgres_changes: usize,
+    /// Routed topics receiving changes as broadcast events.
+    pub(crate) broadcast_changes: usize,
+    /// Broadcast and presence only.
+    pub(crate) other: usize,
+}
+
+/// What a join registers.
+pub(crate) struct Registration {
+    pub(crate) subscriber: SubscriberId,
+    pub(crate) topic: TopicKey,
+    /// `config.broadcast.self`.
+    pub(crate) self_broadcast: bool,
+    pub(crate) connection: Connection,
+    /// Scoped bindings (the route's binding for the broadcast form).
+    pub(crate) bindings: Vec<Binding>,
+    pub(crate) form: ChangeForm,
 }
 
 /// A topic as broadcast sees it: public and private channels of the same
@@ -53,18 +92,44 @@ struct Member {
 /// Shared registry of joined channels and their postgres_changes bindings.
 #[derive(Clone, Default)]
 pub struct Hub {
-    inner: Arc<HubInner>,
+    pub(crate) inner: Arc<HubInner>,
 }
 
-#[derive(Default)]
-struct HubInner {
-    index: SharedIndex,
-    channels: DashMap<SubscriberId, Channel>,
+pub(crate) struct HubInner {
+    pub(crate) index: SharedIndex,
+    pub(crate) channels: DashMap<SubscriberId, Channel>,
     topics: DashMap<TopicKey, HashMap<SubscriberId, Member>>,
     presence: DashMap<TopicKey, PresenceTopic>,
     next_presence_ref: AtomicU64,
     next_subscriber: AtomicU64,
-    deliveries: AtomicU64,
+    pub(crate) deliveries: AtomicU64,
+    /// The replay window. Lock order: `window`, then the index's lock.
+    /// Held by the publisher for one transaction (push and live fan-out)
+    /// and by a join while it registers and replays; never across `.await`.
+    pub(crate) window: Mutex<Window>,
+    /// True once the window holds everything the slot re-sent at start.
+    pub(crate) ready: watch::Sender<bool>,
+    pub(crate) metrics: Metrics,
+    /// Set by [`Hub::start_replay`].
+    pub(crate) has_stream: std::sync::atomic::AtomicBool,
+}
+
+impl Default for HubInner {
+    fn default() -> Self {
+        Self {
+            index: SharedIndex::default(),
+            channels: DashMap::new(),
+            topics: DashMap::new(),
+            presence: DashMap::new(),
+            next_presence_ref: AtomicU64::new(0),
+            next_subscriber: AtomicU64::new(0),
+            deliveries: AtomicU64::new(0),
+            window: Mutex::new(Window::new(Epoch::default(), ReplayLimits::default(), 0)),
+            ready: watch::Sender::new(false),
+            metrics: Metrics::default(),
+            has_stream: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 /// Counters for health and metrics.
@@ -76,6 +141,8 @@ pub struct HubStats {
     pub bindings: usize,
     /// Frames queued to connections since start.
     pub deliveries: u64,
+    /// Changes held in the replay window.
+    pub replay_events: usize,
 }
 
 impl Hub {
@@ -90,15 +157,22 @@ impl Hub {
     }
 
     /// Makes a join live: after this returns, every change committed later
-    /// that matches one of `bindings` is queued to `connection`.
-    pub fn register(
-        &self,
-        subscriber: SubscriberId,
-        topic: TopicKey,
-        self_broadcast: bool,
-        connection: Connection,
-        bindings: &[Binding],
-    ) -> Vec<BindingKey> {
+    /// that matches one of its bindings is queued to its connection.
+    pub(crate) fn register(&self, registration: Registration) {
+        let mut window = self.lock_window();
+        self.register_locked(&mut window, registration);
+    }
+
+    /// [`Hub::register`] with the window lock held by the caller.
+    pub(crate) fn register_locked(&self, window: &mut Window, registration: Registration) {
+        let Registration {
+            subscriber,
+            topic,
+            self_broadcast,
+            connection,
+            bindings,
+            form,
+        } = registration;
         self.inner.topics.entry(topic.clone()).or_default().insert(
             subscriber,
             Member {
@@ -106,13 +180,21 @@ impl Hub {
                 self_broadcast,
             },
         );
-        self.inner
-            .channels
-            .insert(subscriber, Channel { topic, connection });
-        bindings
-            .iter()
-            .map(|binding| self.inner.index.insert(subscriber, binding).key)
-            .collect()
+        self.inner.channels.insert(
+            subscriber,
+            Channel {
+                topic,
+                connection,
+                form,
+                has_bindings: !bindings.is_empty(),
+            },
+        );
+        for binding in &bindings {
+            self.inner.index.insert(subscriber, binding);
+        }
+        if !bindings.is_empty() {
+            window.index_columns(&self.inner.index.replay_keys(subscriber));
+        }
     }
 
     /// Ends a join: no frame is queued for it after this returns.
@@ -245,56 +327,49 @@ impl Hub {
             channels: self.inner.channels.len(),
             bindings: self.inner.index.len(),
             deliveries: self.inner.deliveries.load(Ordering::Relaxed),
+            replay_events: self.lock_window().log.len(),
         }
     }
 
-    /// Queues `change` to every channel with a matching binding: one
-    /// `postgres_changes` frame per channel carrying that channel's matching
-    /// binding ids. The change is serialized once; each distinct frame is
-    /// encoded once per vsn and shared.
-    pub fn publish_change(&self, change: &Change, hits: &mut Vec<Hit>) {
-        hits.clear();
-        self.inner.index.matching(change, hits);
-        if hits.is_empty() {
-            return;
-        }
-        let data = match RawJson::from_serialize(change) {
-            Ok(json) => json,
-            Err(err) => {
-                warn!(error = %err, "cannot serialize a change");
-                return;
-            }
-        };
-        let mut frames: HashMap<(Arc<str>, Vec<u32>), Arc<FanoutFrame>> = HashMap::new();
-        let mut delivered = 0u64;
-        for (subscriber, group) in by_subscriber(hits) {
-            let Some(channel) = self.inner.channels.get(&subscriber) else {
-                continue;
-            };
-            let ids: Vec<u32> = group.iter().map(|hit| hit.binding.get()).collect();
-            let key = (Arc::clone(&channel.topic.topic), ids);
-            let frame = match frames.get(&key) {
-                Some(frame) => Arc::clone(frame),
-                None => {
-                    let message = FanoutMessage::PostgresChanges {
-                        topic: channel.topic.topic.to_string(),
-                        ids: key.1.iter().filter_map(|id| BindingId::new(*id)).collect(),
-                        data: data.clone(),
-                    };
-                    let Ok(frame) = FanoutFrame::new(message) else {
-                        continue;
-                    };
-                    let frame = Arc::new(frame);
-                    frames.insert(key, Arc::clone(&frame));
-                    frame
-                }
-            };
-            if channel.connection.send(Outbound::Fanout(frame)) {
-                delivered += 1;
+    /// Whether a replication stream feeds this hub ([`Hub::start_replay`]
+    /// was called).
+    pub fn has_stream(&self) -> bool {
+        self.inner.has_stream.load(Ordering::Relaxed)
+    }
+
+    /// Whether the replay window is rebuilt (see [`Hub::set_replay_ready`]).
+    pub fn is_replay_ready(&self) -> bool {
+        *self.inner.ready.borrow()
+    }
+
+    /// Joined channels by how they receive changes.
+    pub(crate) fn channels_by_kind(&self) -> ChannelKinds {
+        let mut kinds = ChannelKinds::default();
+        for channel in self.inner.channels.iter() {
+            match channel.form {
+                ChangeForm::PostgresChanges if channel.has_bindings => kinds.postgres_changes += 1,
+                ChangeForm::Broadcast => kinds.broadcast_changes += 1,
+                ChangeForm::PostgresChanges => kinds.other += 1,
             }
         }
+        kinds
+    }
+
+    /// The gateway's counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Locks the replay window (see [`HubInner::window`]).
+    pub(crate) fn lock_window(&self) -> WindowGuard<'_> {
+        // A panic while holding the lock leaves a consistent window (every
+        // mutation is one push or eviction), so poisoning is ignored.
         self.inner
-            .deliveries
-            .fetch_add(delivered, Ordering::Relaxed);
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// The locked replay window.
+pub(crate) type WindowGuard<'a> = std::sync::MutexGuard<'a, Window>;

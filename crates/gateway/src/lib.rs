@@ -13,14 +13,23 @@
 
 pub mod auth;
 pub mod connection;
+mod delivery;
 mod hub;
+mod join_check;
+mod metrics;
 mod presence;
 pub mod protocol;
+mod rate_limit;
 pub mod reasons;
+mod replay;
 mod server;
 mod session;
 mod token;
+mod websocket;
 
+pub use delivery::{MAX_REPLAY_FRAMES, MESSAGE_PREFIX, ResumeUnavailable};
 pub use hub::{Hub, HubStats, TopicKey};
+pub use join_check::JoinChecker;
+pub use metrics::{Metrics, ReplicationHealth};
 pub use server::{Gateway, Limits};
 pub use token::BearerToken;

@@ -153,6 +153,27 @@ pub fn jwt_signer_unavailable_for_kid(kid: &str) -> String {
 pub const CLIENT_BINDING_MISMATCH: &str =
     "mismatch between server and client bindings for postgres changes";
 
+/// `system` message (extension `postgres_changes`, status `error`) when a
+/// join's `config.resume` cannot be answered; the channel continues live
+/// and the client should refetch. walcast's own code.
+pub const RESUME_UNAVAILABLE: &str = "ResumeUnavailable";
+
+/// Join error while the replay window is still being rebuilt after a
+/// restart; realtime-js rejoins by itself after its back-off.
+pub const RESUME_NOT_READY: &str =
+    "ResumeNotReady: the server is still rebuilding its replay window, retry shortly";
+
+/// Join error when a route's SQL check could not run (the database is
+/// unreachable); a retry may succeed.
+pub fn join_check_unavailable(why: &str) -> String {
+    format!("Unauthorized: the join check could not run ({why}), retry shortly")
+}
+
+/// Error reply to a broadcast or presence push on a routed topic whose
+/// route does not let members send.
+pub const BROADCAST_NOT_ALLOWED: &str =
+    "Unauthorized: members of this topic may not send broadcast or presence";
+
 #[cfg(test)]
 mod tests {
     use super::*;

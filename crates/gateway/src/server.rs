@@ -2,10 +2,12 @@
 //! upgrade), and the hub's feed from the change stream.
 //!
 //! ```text
-//!  GET /realtime/v1/websocket?apikey=…&vsn=…  ─┐  401 {"error": …} on a bad token
-//!  GET /socket/websocket?apikey=…&vsn=…       ─┴─▶ upgrade ──▶ Session (reader) + Writer (socket owner)
-//!  GET /health                                     status, connections, channels
-//!  POST /api/broadcast, /api/broadcast/:topic/events/:event   (service_role) ──▶ Hub::broadcast
+//!  GET /realtime/v1/websocket?apikey=…&vsn=…  ─┐  400 not an upgrade, 401 {"error": …} on a bad token
+//!  GET /socket/websocket?apikey=…&vsn=…       ─┴─▶ 101 (websocket.rs) ──▶ Session (reader) + Writer (socket owner)
+//!  GET /health                                     status, connections, channels, queued bytes
+//!  GET /metrics                                    Prometheus text (metrics.rs)
+//!  POST /api/broadcast, /api/broadcast/:topic/events/:event   (service_role)
+//!       ──BroadcastRate (429)──▶ Hub::broadcast
 //! ```
 
 use std::collections::HashMap;
@@ -15,35 +17,69 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use changes::Event;
-use futures_util::StreamExt;
+use futures_util::{Sink, Stream};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
+use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::{Filter, Reply};
 
 use crate::auth::{self, Authenticator};
-use crate::connection::{Connection, DEFAULT_QUEUE_FRAMES, Writer};
+use crate::connection::{
+    Connection, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_FRAMES, QueueLimits, QueuedBytes, Writer,
+};
 use crate::hub::{Hub, TopicKey};
 use crate::protocol::{
     DEFAULT_MAX_FRAME_BYTES, OutboundBroadcast, RawJson, UserPayload, Vsn, names,
 };
+use crate::rate_limit::BroadcastRate;
 use crate::session::Session;
+use crate::token::BearerToken;
+use crate::websocket::{self, Handshake, SharedSocket};
 
-/// Per-socket limits, with Supabase's defaults.
+/// Per-socket and HTTP limits, with Supabase's defaults where Supabase has
+/// one (reference §7 item 17, and its quotas).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Channels one socket may join (Supabase: 100).
     pub max_channels_per_socket: usize,
     /// Joins per second per socket before it is disconnected (Supabase: 100).
     pub max_joins_per_second: u32,
-    /// Largest frame accepted (Supabase: 5 MB).
+    /// Broadcast and presence pushes per second per socket; one more closes
+    /// the channel it came on with the system error "Too many messages per
+    /// second" (Supabase: `max_events_per_second` 100, per tenant).
+    pub max_events_per_second: u32,
+    /// Largest broadcast payload a client may push; a larger one is dropped
+    /// and, with `broadcast.ack`, answered `payload_size_exceeded`; the
+    /// socket stays (Supabase: `max_payload_size_in_kb` 3000).
+    pub max_payload_bytes: usize,
+    /// Largest frame accepted; a larger one closes the socket with 1009
+    /// (Supabase: 5 MB).
     pub max_frame_bytes: usize,
     /// A socket with no inbound frame for this long is closed (Phoenix: 60 s).
     pub idle_timeout: Duration,
     /// Outbound queue length before a connection counts as slow.
     pub queue_frames: usize,
+    /// Outbound queued bytes before a connection counts as slow.
+    pub queue_bytes: usize,
+    /// Messages one token may broadcast over HTTP per second; beyond it the
+    /// answer is 429 (Supabase: the tenant's `max_events_per_second`, 100).
+    pub http_broadcast_per_token_per_second: u32,
+    /// Messages all callers together may broadcast over HTTP per second;
+    /// beyond it the answer is 429.
+    pub http_broadcast_per_second: u32,
+    /// Initial read buffer of a socket; it grows to fit a larger frame.
+    /// Every open socket holds it (tungstenite's default is 128 KiB).
+    pub read_buffer_bytes: usize,
+    /// Bytes the writer gathers before one write to the socket.
+    pub write_buffer_bytes: usize,
+    /// Upgrade with warp's `ws()` (tungstenite's default 128 KiB buffers)
+    /// instead of walcast's own upgrade. Only for the idle-memory
+    /// benchmark's baseline.
+    pub legacy_warp_ws: bool,
 }
 
 impl Default for Limits {
@@ -51,9 +87,17 @@ impl Default for Limits {
         Self {
             max_channels_per_socket: 100,
             max_joins_per_second: 100,
+            max_events_per_second: 100,
+            max_payload_bytes: 3000 * 1000,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             idle_timeout: Duration::from_secs(60),
             queue_frames: DEFAULT_QUEUE_FRAMES,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
+            http_broadcast_per_token_per_second: 100,
+            http_broadcast_per_second: 1000,
+            read_buffer_bytes: 256,
+            write_buffer_bytes: 4096,
+            legacy_warp_ws: false,
         }
     }
 }
@@ -62,10 +106,57 @@ impl Default for Limits {
 pub(crate) struct GatewayState {
     pub(crate) hub: Hub,
     pub(crate) authenticator: Authenticator,
+    /// Who may join what and see which rows; `None`: no access control
+    /// (every valid token joins anything and sees every row), the library
+    /// default for embedding and tests. The binary always sets one.
+    pub(crate) access: Option<router::Access>,
+    /// Runs routes' SQL join checks; without one such routes are refused.
+    pub(crate) join_checker: Option<crate::JoinChecker>,
     pub(crate) limits: Limits,
     next_connection: AtomicU64,
     open_connections: AtomicU64,
+    queued_bytes: QueuedBytes,
+    broadcast_rate: BroadcastRate,
     started: SystemTime,
+}
+
+/// `/health` and `/health/ready`: whether the gateway can deliver (the
+/// replication stream is connected and the replay window is rebuilt), and
+/// the figures an operator looks at first.
+fn health_report(state: &GatewayState) -> (bool, serde_json::Value) {
+    let stats = state.hub.stats();
+    let metrics = state.hub.metrics();
+    let replication = metrics.replication();
+    let replay_ready = state.hub.is_replay_ready();
+    // Without a replication stream (embedded use, tests) readiness is the
+    // gateway's own; with one, the stream must be connected and the replay
+    // window rebuilt.
+    let ready =
+        !state.hub.has_stream() || (replay_ready && replication.is_some_and(|r| r.connected));
+    let channels = state.hub.channels_by_kind();
+    let body = json!({
+        "status": if ready { "ok" } else { "degraded" },
+        "uptime_seconds": state.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
+        "connections": state.open_connections.load(Ordering::Relaxed),
+        "channels": {
+            "total": stats.channels,
+            "postgres_changes": channels.postgres_changes,
+            "broadcast_changes": channels.broadcast_changes,
+            "other": channels.other,
+        },
+        "postgres_bindings": stats.bindings,
+        "deliveries": stats.deliveries,
+        "queued_bytes": state.queued_bytes.get(),
+        "replication": {
+            "connected": replication.map(|r| r.connected),
+            "slot_lag_bytes": replication.and_then(|r| r.slot_lag_bytes),
+            "replay_ready": replay_ready,
+            "replay_window_changes": stats.replay_events,
+            "last_commit_age_seconds": metrics.last_commit_age(),
+        },
+        "memory": {"resident_bytes": crate::metrics::resident_bytes()},
+    });
+    (ready, body)
 }
 
 /// The gateway: shared state plus the tasks it runs.
@@ -74,6 +165,8 @@ pub struct Gateway {
     state: Arc<GatewayState>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
+    /// More routes, tried after the built-in ones (`walcast dev`'s demo).
+    extra_routes: Option<warp::filters::BoxedFilter<(warp::reply::Response,)>>,
 }
 
 impl Gateway {
@@ -83,16 +176,48 @@ impl Gateway {
         let state = GatewayState {
             hub: Hub::new(),
             authenticator,
+            access: None,
+            join_checker: None,
             limits,
             next_connection: AtomicU64::new(1),
             open_connections: AtomicU64::new(0),
+            queued_bytes: QueuedBytes::default(),
+            broadcast_rate: BroadcastRate::new(),
             started: SystemTime::now(),
         };
         Self {
             state: Arc::new(state),
             tracker: TaskTracker::new(),
             shutdown,
+            extra_routes: None,
         }
+    }
+
+    /// Enforces `access` (routes, join rules, row policies) on every join.
+    /// Call before the gateway is cloned or bound.
+    ///
+    /// # Panics
+    /// When the gateway was already cloned.
+    pub fn with_access(
+        mut self,
+        access: router::Access,
+        checker: Option<crate::JoinChecker>,
+    ) -> Self {
+        let state =
+            Arc::get_mut(&mut self.state).expect("with_access before the gateway is cloned");
+        state.access = Some(access);
+        state.join_checker = checker;
+        self
+    }
+
+    /// Also serves `routes`, tried after the built-in routes; what they
+    /// reject answers 404 like any unknown path.
+    pub fn with_routes(
+        mut self,
+        routes: warp::filters::BoxedFilter<(warp::reply::Response,)>,
+    ) -> Self {
+        self.extra_routes = Some(routes);
+        self
     }
 
     /// The hub (for tests and metrics).
@@ -100,14 +225,21 @@ impl Gateway {
         &self.state.hub
     }
 
-    /// Feeds committed events to subscribers, in order.
-    pub fn publish(&self, events: &[Event]) {
-        let mut hits = Vec::new();
-        for event in events {
-            if let Event::Change(change) = event {
-                self.state.hub.publish_change(change, &mut hits);
-            }
-        }
+    /// Open WebSocket connections (for tests and metrics).
+    pub fn open_connections(&self) -> u64 {
+        self.state.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// Bytes queued for all connections and not yet handed to a socket
+    /// (for tests and metrics).
+    pub fn queued_bytes(&self) -> usize {
+        self.state.queued_bytes.get()
+    }
+
+    /// Files committed events in the replay window and delivers them to
+    /// subscribers, in order (see [`Hub::publish`]). Drains `events`.
+    pub fn publish(&self, events: &mut Vec<Event>) {
+        self.state.hub.publish(events);
     }
 
     /// Serves on `addr` until shutdown; returns the bound address once
@@ -143,32 +275,42 @@ impl Gateway {
     + Send
     + Sync
     + 'static {
-        let gateway = self.clone();
-        let websocket = warp::path!("realtime" / "v1" / "websocket")
-            .or(warp::path!("socket" / "websocket"))
-            .unify()
-            .and(warp::get())
-            .and(warp::query::<HashMap<String, String>>())
-            .and(warp::header::optional::<String>("x-api-key"))
-            .and(warp::ws())
-            .map(
-                move |query: HashMap<String, String>, header: Option<String>, ws: warp::ws::Ws| {
-                    gateway.upgrade(&query, header.as_deref(), ws)
-                },
-            );
+        let websocket = self.websocket_route();
         let state = Arc::clone(&self.state);
         let health = warp::path!("health").and(warp::get()).map(move || {
-            let stats = state.hub.stats();
-            warp::reply::json(&json!({
-                "status": "ok",
-                "uptime_seconds": state.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
-                "connections": state.open_connections.load(Ordering::Relaxed),
-                "channels": stats.channels,
-                "postgres_bindings": stats.bindings,
-                "deliveries": stats.deliveries,
-            }))
-            .into_response()
+            // 200 while the process serves (liveness); the body says
+            // whether it can deliver, `/health/ready` answers 503 when not.
+            let (_, body) = health_report(&state);
+            warp::reply::json(&body).into_response()
         });
+        let state = Arc::clone(&self.state);
+        let ready = warp::path!("health" / "ready")
+            .and(warp::get())
+            .map(move || {
+                let (ready, body) = health_report(&state);
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                warp::reply::with_status(warp::reply::json(&body), status).into_response()
+            });
+        let state = Arc::clone(&self.state);
+        let metrics = warp::path!("metrics").and(warp::get()).map(move || {
+            let stats = state.hub.stats();
+            let text = state.hub.metrics().render(&crate::metrics::Gauges {
+                connections: state.open_connections.load(Ordering::Relaxed),
+                channels: stats.channels,
+                bindings: stats.bindings,
+                queued_bytes: state.queued_bytes.get(),
+                replay_events: stats.replay_events,
+                deliveries: stats.deliveries,
+                resident_bytes: crate::metrics::resident_bytes(),
+            });
+            warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+                .into_response()
+        });
+        let health = health.or(ready).unify().or(metrics).unify();
         let gateway = self.clone();
         let max_body = self.state.limits.max_frame_bytes as u64;
         let http_broadcast = warp::path!("api" / "broadcast")
@@ -208,12 +350,19 @@ impl Gateway {
                     )
                 },
             );
+        let extra = self.extra_routes.clone().unwrap_or_else(|| {
+            warp::any()
+                .and_then(|| async { Err::<warp::reply::Response, _>(warp::reject::not_found()) })
+                .boxed()
+        });
         websocket
             .or(health)
             .unify()
             .or(http_broadcast)
             .unify()
             .or(http_event)
+            .unify()
+            .or(extra)
             .unify()
             .recover(|_| async {
                 Ok::<_, std::convert::Infallible>(
@@ -226,51 +375,143 @@ impl Gateway {
             })
     }
 
-    /// Checks the token and vsn before upgrading; answers 401/400 with
-    /// `{"error": …}` otherwise.
+    /// `GET /realtime/v1/websocket` and `/socket/websocket`.
+    fn websocket_route(&self) -> BoxedFilter<(warp::reply::Response,)> {
+        let endpoint = warp::path!("realtime" / "v1" / "websocket")
+            .or(warp::path!("socket" / "websocket"))
+            .unify()
+            .and(warp::get())
+            .and(warp::query::<HashMap<String, String>>())
+            .and(warp::header::optional::<String>("x-api-key"));
+        let gateway = self.clone();
+        if self.state.limits.legacy_warp_ws {
+            return endpoint
+                .and(warp::ws())
+                .map(
+                    move |query: HashMap<String, String>, header: Option<String>, ws| {
+                        gateway.upgrade_legacy(&query, header.as_deref(), ws)
+                    },
+                )
+                .boxed();
+        }
+        endpoint
+            .and(websocket::handshake())
+            .map(
+                move |query: HashMap<String, String>, header: Option<String>, handshake| {
+                    gateway.upgrade(&query, header.as_deref(), handshake)
+                },
+            )
+            .boxed()
+    }
+
+    /// Checks the upgrade headers, the token and the vsn, then answers 101
+    /// and serves the socket once hyper hands it over; answers 400 or 401
+    /// with `{"error": …}` otherwise, without upgrading.
     fn upgrade(
+        &self,
+        query: &HashMap<String, String>,
+        header: Option<&str>,
+        handshake: Handshake,
+    ) -> warp::reply::Response {
+        let Some(accepted) = handshake.accept() else {
+            return error_response(400, websocket::NOT_AN_UPGRADE);
+        };
+        let (token, vsn) = match self.check_connect(query, header) {
+            Ok(checked) => checked,
+            Err((status, message)) => return error_response(status, &message),
+        };
+        let (response, on_upgrade) = accepted.into_parts();
+        let gateway = self.clone();
+        self.tracker.spawn(async move {
+            // Boxed: the handshake's state is not needed once it is done.
+            let config = websocket::config(&gateway.state.limits);
+            if let Some(socket) = Box::pin(websocket::open(on_upgrade, config)).await {
+                let socket = Box::new(std::sync::Mutex::new(socket));
+                gateway.serve_socket(socket, vsn, token).await;
+            }
+        });
+        response
+    }
+
+    /// [`Gateway::upgrade`] through warp's `ws()` (see
+    /// [`Limits::legacy_warp_ws`]).
+    fn upgrade_legacy(
         &self,
         query: &HashMap<String, String>,
         header: Option<&str>,
         ws: warp::ws::Ws,
     ) -> warp::reply::Response {
-        let token = match auth::connect_token(query.get("apikey").map(String::as_str), header) {
-            Ok(token) => token,
-            Err(err) => return error_response(err.connect_status(), &err.connect_message()),
+        let (token, vsn) = match self.check_connect(query, header) {
+            Ok(checked) => checked,
+            Err((status, message)) => return error_response(status, &message),
         };
-        if let Err(err) = self
-            .state
-            .authenticator
-            .verify(token.as_str(), SystemTime::now())
-        {
-            return error_response(err.connect_status(), &err.connect_message());
-        }
-        let vsn = match Vsn::from_query(query.get("vsn").map(String::as_str)) {
-            Ok(vsn) => vsn,
-            Err(err) => return error_response(400, &err.to_string()),
-        };
-        let state = Arc::clone(&self.state);
-        let shutdown = self.shutdown.clone();
-        let tracker = self.tracker.clone();
+        let gateway = self.clone();
         let max_frame = self.state.limits.max_frame_bytes;
         ws.max_frame_size(max_frame)
             .max_message_size(max_frame)
-            .on_upgrade(move |socket| {
-                let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
-                let (connection, rx) = Connection::new(id, vsn, state.limits.queue_frames);
-                let (sink, stream) = socket.split();
-                tracker.spawn(Writer::new(sink, rx, &connection).run());
-                state.open_connections.fetch_add(1, Ordering::Relaxed);
-                debug!(connection = id, vsn = vsn.as_str(), "connected");
-                async move {
-                    Session::new(Arc::clone(&state), connection, token)
-                        .run(stream, shutdown)
-                        .await;
-                    state.open_connections.fetch_sub(1, Ordering::Relaxed);
-                    debug!(connection = id, "disconnected");
-                }
+            .on_upgrade(move |socket| async move {
+                let socket = Box::new(std::sync::Mutex::new(websocket::from_warp(socket)));
+                gateway.serve_socket(socket, vsn, token).await;
             })
             .into_response()
+    }
+
+    /// The connect token (verified) and the vsn, or the HTTP status and
+    /// `error` text to refuse the connect with.
+    fn check_connect(
+        &self,
+        query: &HashMap<String, String>,
+        header: Option<&str>,
+    ) -> Result<(BearerToken, Vsn), (u16, String)> {
+        let token = auth::connect_token(query.get("apikey").map(String::as_str), header)
+            .map_err(|err| (err.connect_status(), err.connect_message()))?;
+        self.state
+            .authenticator
+            .verify(token.as_str(), SystemTime::now())
+            .map_err(|err| (err.connect_status(), err.connect_message()))?;
+        let vsn = Vsn::from_query(query.get("vsn").map(String::as_str))
+            .map_err(|err| (400, err.to_string()))?;
+        Ok((token, vsn))
+    }
+
+    /// Runs one upgraded socket: its session and its writer, joined in
+    /// the calling task. The socket comes boxed, and nothing large is
+    /// moved after the first await, so this future stays small.
+    async fn serve_socket<S>(&self, socket: Box<std::sync::Mutex<S>>, vsn: Vsn, token: BearerToken)
+    where
+        S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+    {
+        let state = &self.state;
+        let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
+        let limits = QueueLimits {
+            frames: state.limits.queue_frames,
+            bytes: state.limits.queue_bytes,
+        };
+        let (connection, outbox) = Connection::new(id, vsn, limits, &state.queued_bytes);
+        let mut session = Session::new(Arc::clone(state), connection, token);
+        let mut writer = Writer::new(SharedSocket(&socket), outbox);
+        state.open_connections.fetch_add(1, Ordering::Relaxed);
+        let opened = &state.hub.metrics().connections_total;
+        opened.fetch_add(1, Ordering::Relaxed);
+        debug!(connection = id, vsn = vsn.as_str(), "connected");
+        let shutdown = self.shutdown.clone();
+        let socket = &*socket;
+        // Built in place: a future bound to a local first would be stored
+        // twice. The session is dropped as soon as it ends, which lets go
+        // of its connection handle, so the writer finishes too.
+        tokio::join!(
+            async move {
+                session.run(SharedSocket(socket), shutdown).await;
+                drop(session);
+            },
+            writer.run()
+        );
+        if writer.evicted() {
+            let closes = &state.hub.metrics().slow_consumer_closes;
+            closes.fetch_add(1, Ordering::Relaxed);
+        }
+        state.open_connections.fetch_sub(1, Ordering::Relaxed);
+        debug!(connection = id, "disconnected");
     }
 }
 
@@ -320,6 +561,16 @@ impl Gateway {
                 Err(message) => return error_response(422, &message),
             },
         };
+        let limits = &self.state.limits;
+        if let Err(refusal) = self.state.broadcast_rate.admit(
+            tokio::time::Instant::now(),
+            token,
+            u32::try_from(messages.len()).unwrap_or(u32::MAX),
+            limits.http_broadcast_per_token_per_second,
+            limits.http_broadcast_per_second,
+        ) {
+            return error_response(429, refusal.message());
+        }
         for message in messages {
             let Ok(payload) = RawJson::from_serialize(&message.payload) else {
                 continue;

@@ -14,19 +14,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{Stream, StreamExt};
-use router::{Binding, SubscriberId};
+use router::{Binding, ClaimsView, JoinGrant, SubscriberId};
 use serde_json::Value;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
-use warp::ws::Message;
 
 use crate::auth::{self, Claims};
 use crate::connection::{Connection, Outbound, close};
-use crate::hub::TopicKey;
+use crate::hub::{ChangeForm, Registration, TopicKey};
 use crate::protocol::encode::{self, Status, SystemExtension, SystemMessage};
 use crate::protocol::{
     BindingId, BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader,
@@ -36,6 +37,10 @@ use crate::reasons;
 use crate::server::GatewayState;
 use crate::token::BearerToken;
 
+/// How long a join with a resume position waits for the replay window to
+/// be rebuilt after a restart before it is told to retry.
+const RESUME_READY_WAIT: Duration = Duration::from_secs(10);
+
 /// A channel this socket joined.
 struct Joined {
     join_ref: Option<String>,
@@ -43,6 +48,8 @@ struct Joined {
     topic: TopicKey,
     /// `config.broadcast.ack`: acknowledge each broadcast push.
     ack: bool,
+    /// The route lets members send broadcasts and presence.
+    can_broadcast: bool,
     /// `config.presence.key`, or a generated one.
     presence_key: String,
     /// When the channel's token expires.
@@ -80,14 +87,19 @@ impl Session {
 
     /// Runs until the client goes away, the server shuts down, or the
     /// connection is evicted; then leaves every channel.
-    pub(crate) async fn run<S>(mut self, mut stream: S, shutdown: CancellationToken)
+    pub(crate) async fn run<S>(&mut self, mut stream: S, shutdown: CancellationToken)
     where
-        S: Stream<Item = Result<Message, warp::Error>> + Unpin,
+        S: Stream<Item = Result<Message, WsError>> + Unpin,
     {
         let idle = self.state.limits.idle_timeout;
         let mut idle_deadline = Instant::now() + idle;
+        let mut events = crate::rate_limit::EventWindow::new(Instant::now());
+        // One timer for both deadlines (idle, token expiry). It is moved
+        // later only when it fires, not on every frame, and earlier when a
+        // frame brings an earlier expiry.
+        let timer = tokio::time::sleep_until(idle_deadline);
+        tokio::pin!(timer);
         loop {
-            let expiry = self.next_expiry();
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
@@ -95,16 +107,32 @@ impl Session {
                     break;
                 }
                 () = self.connection.evicted().cancelled() => break,
-                () = sleep_until_system(expiry), if expiry.is_some() => self.expire_tokens(),
-                () = tokio::time::sleep_until(idle_deadline) => {
-                    self.connection.send(Outbound::Close(close::IDLE, "no frame within the idle timeout"));
-                    break;
+                () = &mut timer => {
+                    if Instant::now() >= idle_deadline {
+                        self.connection.send(Outbound::Close(close::IDLE, "no frame within the idle timeout"));
+                        break;
+                    }
+                    self.expire_tokens();
+                    timer.as_mut().reset(self.next_deadline(idle_deadline));
                 }
                 message = stream.next() => {
-                    let Some(Ok(message)) = message else { break };
+                    let message = match message {
+                        Some(Ok(message)) => message,
+                        Some(Err(WsError::Capacity(_))) => {
+                            self.connection.send(Outbound::Close(close::TOO_BIG, "frame too large"));
+                            break;
+                        }
+                        _ => break,
+                    };
                     idle_deadline = Instant::now() + idle;
-                    if !self.handle_message(message) {
+                    // Boxed: the join path's future is large, and only
+                    // needed while a frame is handled, not while idle.
+                    if !Box::pin(self.handle_message(message, &mut events)).await {
                         break;
+                    }
+                    let next = self.next_deadline(idle_deadline);
+                    if next < timer.deadline() {
+                        timer.as_mut().reset(next);
                     }
                 }
             }
@@ -114,19 +142,23 @@ impl Session {
         }
     }
 
-    /// Returns false when the socket must close.
-    fn handle_message(&mut self, message: Message) -> bool {
-        let decoded = if message.is_text() {
-            self.decoder.decode_text(message.into_bytes())
-        } else if message.is_binary() {
-            self.decoder.decode_binary(message.into_bytes())
-        } else if message.is_close() {
-            return false;
-        } else {
-            return true; // ping/pong: warp answers pings itself
+    /// Returns false when the socket must close. `events` counts this
+    /// socket's pushes for [`Limits::max_events_per_second`](crate::Limits).
+    async fn handle_message(
+        &mut self,
+        message: Message,
+        events: &mut crate::rate_limit::EventWindow,
+    ) -> bool {
+        let decoded = match message {
+            Message::Text(text) => self.decoder.decode_text(text.into()),
+            Message::Binary(bytes) => self.decoder.decode_binary(bytes),
+            Message::Close(_) => return false,
+            // Pings: tungstenite queues the pong itself.
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return true,
         };
         match decoded {
-            Ok(frame) => self.handle_frame(frame),
+            Ok(frame) if self.over_event_rate(&frame, events) => true,
+            Ok(frame) => self.handle_frame(frame).await,
             Err(err) => self.handle_decode_error(err),
         }
     }
@@ -150,7 +182,7 @@ impl Session {
         }
     }
 
-    fn handle_frame(&mut self, frame: ClientFrame) -> bool {
+    async fn handle_frame(&mut self, frame: ClientFrame) -> bool {
         let ClientFrame { header, event } = frame;
         match event {
             ClientEvent::Heartbeat => {
@@ -158,7 +190,7 @@ impl Session {
                     .send_text(encode::reply_ok(self.connection.vsn(), header.reply_to()));
                 true
             }
-            ClientEvent::Join(payload) => self.handle_join(&header, *payload),
+            ClientEvent::Join(payload) => self.handle_join(&header, *payload).await,
             ClientEvent::Leave => {
                 self.handle_leave(&header);
                 true
@@ -199,10 +231,18 @@ impl Session {
     }
 
     /// Returns false when the socket must close (join flood).
-    fn handle_join(&mut self, header: &FrameHeader, payload: JoinPayload) -> bool {
+    ///
+    /// Order: join rate, topic, token, authorization (the route's rules,
+    /// then its SQL check), then the channel goes live (registered with
+    /// scoped bindings) before the reply is queued; a resume replays what
+    /// the channel missed right after the reply, under the window lock.
+    async fn handle_join(&mut self, header: &FrameHeader, payload: JoinPayload) -> bool {
         let vsn = self.connection.vsn();
         let to = header.reply_to();
+        let state = Arc::clone(&self.state);
+        let metrics = state.hub.metrics();
         let reply_error = |connection: &Connection, reason: &str| {
+            metrics.join_error(reason);
             connection.send_text(encode::reply_error(vsn, to, reason));
         };
 
@@ -235,6 +275,19 @@ impl Session {
                 return true;
             }
         };
+        let grant = match self.authorize(&sub_topic, &claims).await {
+            Ok(grant) => grant,
+            Err(reason) => {
+                reply_error(&self.connection, &reason);
+                return true;
+            }
+        };
+        let config = payload.config.unwrap_or_default();
+        if config.resume.is_some() && !self.state.hub.wait_ready(RESUME_READY_WAIT).await {
+            reply_error(&self.connection, reasons::RESUME_NOT_READY);
+            return true;
+        }
+
         // A second join of a joined topic replaces the first.
         if let Some(old) = self.channels.remove(&header.topic) {
             self.state.hub.unregister(old.subscriber);
@@ -245,7 +298,7 @@ impl Session {
             return true;
         }
 
-        let config = payload.config.unwrap_or_default();
+        let scope = grant.as_ref().map(JoinGrant::scope);
         let mut bindings = Vec::with_capacity(config.postgres_changes.len());
         let mut binding_errors = Vec::new();
         let mut echo = Vec::with_capacity(config.postgres_changes.len());
@@ -254,7 +307,10 @@ impl Session {
                 Ok(binding) => {
                     let id = BindingId::new(binding.id().get()).unwrap_or_else(|| raw.id());
                     echo.push((raw, id));
-                    bindings.push(binding);
+                    bindings.push(match &scope {
+                        Some(scope) => binding.scoped(Arc::clone(scope)),
+                        None => binding,
+                    });
                 }
                 Err(err) => {
                     echo.push((raw, raw.id()));
@@ -262,19 +318,88 @@ impl Session {
                 }
             }
         }
+        // A routed topic joined without bindings gets its table's changes
+        // as broadcast events.
+        let mut form = ChangeForm::PostgresChanges;
+        if config.postgres_changes.is_empty()
+            && let Some(binding) = grant.as_ref().and_then(JoinGrant::route_binding)
+        {
+            bindings.push(binding);
+            form = ChangeForm::Broadcast;
+        }
 
         let subscriber = self.state.hub.next_subscriber();
         let topic = TopicKey {
             topic: Arc::from(header.topic.as_str()),
             private: config.private,
         };
-        self.state.hub.register(
+        let registration = Registration {
             subscriber,
-            topic.clone(),
-            config.broadcast.self_broadcast,
-            self.connection.clone(),
-            &bindings,
-        );
+            topic: topic.clone(),
+            self_broadcast: config.broadcast.self_broadcast,
+            connection: self.connection.clone(),
+            bindings,
+            form,
+        };
+        let join_ref = header.join_ref.as_deref();
+        let connection = &self.connection;
+        let hub = &self.state.hub;
+        // Queued once the channel is live: the reply, presence, the system
+        // message, in the order realtime-js expects.
+        let reply = || {
+            connection.send_text(encode::join_reply_ok(
+                vsn,
+                to,
+                echo.iter().map(|(raw, id)| (*raw, *id)),
+            ));
+            if config.presence.enabled {
+                let state = hub.presence_state(&topic);
+                connection.send_text(encode::presence_state(vsn, join_ref, &header.topic, &state));
+            }
+            if !config.postgres_changes.is_empty() {
+                let (status, message) = match binding_errors.first() {
+                    None => (Status::Ok, reasons::SUBSCRIBED_TO_POSTGRES),
+                    Some(err) => (Status::Error, err.as_str()),
+                };
+                connection.send_text(encode::system(
+                    vsn,
+                    join_ref,
+                    &header.topic,
+                    &SystemMessage {
+                        extension: SystemExtension::PostgresChanges,
+                        status,
+                        message,
+                        channel: Some(&sub_topic),
+                    },
+                ));
+            }
+        };
+        metrics.joins_total.fetch_add(1, Ordering::Relaxed);
+        match &config.resume {
+            None => {
+                hub.register(registration);
+                reply();
+            }
+            Some(resume) => {
+                metrics.resumes.fetch_add(1, Ordering::Relaxed);
+                if let Err(why) = hub.register_and_resume(registration, &resume.position, reply) {
+                    metrics.resumes_unavailable.fetch_add(1, Ordering::Relaxed);
+                    let message = format!("{}: {why}", reasons::RESUME_UNAVAILABLE);
+                    connection.send_text(encode::system(
+                        vsn,
+                        join_ref,
+                        &header.topic,
+                        &SystemMessage {
+                            extension: SystemExtension::PostgresChanges,
+                            status: Status::Error,
+                            message: &message,
+                            channel: Some(&sub_topic),
+                        },
+                    ));
+                }
+            }
+        }
+
         self.channels.insert(
             header.topic.clone(),
             Joined {
@@ -282,6 +407,7 @@ impl Session {
                 subscriber,
                 topic,
                 ack: config.broadcast.ack,
+                can_broadcast: grant.as_ref().is_none_or(JoinGrant::can_broadcast),
                 presence_key: config
                     .presence
                     .key
@@ -291,40 +417,38 @@ impl Session {
                 expires_at: expiry_of(&claims),
             },
         );
-
-        // Live before the reply leaves: the hub matches from here on.
-        self.connection.send_text(encode::join_reply_ok(
-            vsn,
-            to,
-            echo.iter().map(|(raw, id)| (*raw, *id)),
-        ));
-        let join_ref = header.join_ref.as_deref();
-        if config.presence.enabled {
-            let state = self.state.hub.presence_state(&TopicKey {
-                topic: Arc::from(header.topic.as_str()),
-                private: config.private,
-            });
-            self.connection
-                .send_text(encode::presence_state(vsn, join_ref, &header.topic, &state));
-        }
-        if !config.postgres_changes.is_empty() {
-            let (status, message) = match binding_errors.first() {
-                None => (Status::Ok, reasons::SUBSCRIBED_TO_POSTGRES.to_owned()),
-                Some(err) => (Status::Error, err.clone()),
-            };
-            self.connection.send_text(encode::system(
-                vsn,
-                join_ref,
-                &header.topic,
-                &SystemMessage {
-                    extension: SystemExtension::PostgresChanges,
-                    status,
-                    message: &message,
-                    channel: Some(&sub_topic),
-                },
-            ));
-        }
         true
+    }
+
+    /// Applies the access rules (when configured) and runs the route's SQL
+    /// check. `Err` is the join error reason.
+    async fn authorize(
+        &self,
+        sub_topic: &str,
+        claims: &Claims,
+    ) -> Result<Option<JoinGrant>, String> {
+        let Some(access) = &self.state.access else {
+            return Ok(None);
+        };
+        let grant = access
+            .authorize_join(sub_topic, &ClaimsView::new(claims.all()))
+            .map_err(|denied| denied.join_reason())?;
+        if let Some(check) = grant.sql_check() {
+            let Some(checker) = &self.state.join_checker else {
+                return Err(reasons::join_check_unavailable(
+                    "no database for join checks",
+                ));
+            };
+            match checker
+                .check(Arc::clone(&check.sql), check.params.clone())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return Err(grant.sql_check_failed().join_reason()),
+                Err(why) => return Err(reasons::join_check_unavailable(&why)),
+            }
+        }
+        Ok(Some(grant))
     }
 
     /// Relays a client broadcast to the topic's other members (and to the
@@ -333,6 +457,25 @@ impl Session {
         let Some(joined) = self.channels.get(&header.topic) else {
             return;
         };
+        if !joined.can_broadcast {
+            self.connection.send_text(encode::reply_error(
+                self.connection.vsn(),
+                header.reply_to(),
+                reasons::BROADCAST_NOT_ALLOWED,
+            ));
+            return;
+        }
+        // Like Supabase: dropped, and refused only to a sender that asked for acks.
+        if push_size(&push) > self.state.limits.max_payload_bytes {
+            if joined.ack {
+                self.connection.send_text(encode::reply_broadcast_error(
+                    self.connection.vsn(),
+                    header.reply_to(),
+                    reasons::PAYLOAD_SIZE_EXCEEDED,
+                ));
+            }
+            return;
+        }
         self.state
             .hub
             .broadcast(&joined.topic, Some(joined.subscriber), push.into_outbound());
@@ -348,6 +491,14 @@ impl Session {
         let Some(joined) = self.channels.get(&header.topic) else {
             return;
         };
+        if !joined.can_broadcast {
+            self.connection.send_text(encode::reply_error(
+                vsn,
+                header.reply_to(),
+                reasons::BROADCAST_NOT_ALLOWED,
+            ));
+            return;
+        }
         let reply = match push {
             PresencePush::Track(payload) => {
                 let map =
@@ -505,10 +656,55 @@ fn expiry_of(claims: &Claims) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(claims.exp().max(0) as u64)
 }
 
-async fn sleep_until_system(when: Option<SystemTime>) {
-    let Some(when) = when else {
-        return std::future::pending().await;
-    };
-    let wait = when.duration_since(SystemTime::now()).unwrap_or_default();
-    tokio::time::sleep(wait).await;
+impl Session {
+    /// The session timer's next deadline: the idle deadline, or the
+    /// earliest token expiry when that comes first.
+    fn next_deadline(&self, idle_deadline: Instant) -> Instant {
+        let Some(expiry) = self.next_expiry() else {
+            return idle_deadline;
+        };
+        let wait = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+        idle_deadline.min(Instant::now() + wait)
+    }
+
+    /// Counts a broadcast or presence push on a joined channel against the
+    /// socket's events-per-second limit. Over the limit the push is dropped
+    /// and its channel closed the way Supabase closes a tenant's channels
+    /// (system error "Too many messages per second", then `phx_close`);
+    /// returns true then.
+    fn over_event_rate(
+        &mut self,
+        frame: &ClientFrame,
+        events: &mut crate::rate_limit::EventWindow,
+    ) -> bool {
+        let push = matches!(
+            frame.event,
+            ClientEvent::Broadcast(_) | ClientEvent::Presence(_)
+        );
+        if !push || !self.is_member(&frame.header) {
+            return false;
+        }
+        let limit = self.state.limits.max_events_per_second;
+        if events.try_add(Instant::now(), 1, limit) {
+            return false;
+        }
+        debug!(connection = self.connection.id(), topic = %frame.header.topic, "too many messages per second");
+        self.close_channel(&frame.header.topic, reasons::TOO_MANY_MESSAGES_PER_SECOND);
+        true
+    }
+}
+
+/// The bytes of a broadcast push that count against
+/// [`Limits::max_payload_bytes`](crate::Limits): what would be relayed.
+fn push_size(push: &BroadcastPush) -> usize {
+    match push {
+        BroadcastPush::Json { payload, .. } => payload.as_bytes().len(),
+        BroadcastPush::User(user) => {
+            let payload = match &user.payload {
+                crate::protocol::UserPayload::Json(json) => json.as_bytes().len(),
+                crate::protocol::UserPayload::Binary(bytes) => bytes.len(),
+            };
+            user.event.len() + payload
+        }
+    }
 }

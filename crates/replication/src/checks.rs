@@ -59,6 +59,11 @@ pub enum CheckError {
         /// What is wrong.
         problem: &'static str,
     },
+    /// walcast's own bookkeeping table could not be created.
+    #[error(
+        "walcast keeps its slot's epoch in walcast.slot_epochs and could not create it ({0}): run CREATE SCHEMA walcast; as a role that may, then GRANT USAGE, CREATE ON SCHEMA walcast TO the walcast role"
+    )]
+    Bookkeeping(String),
     /// A check's query failed.
     #[error("start-up check query failed: {0}")]
     Sql(#[from] tokio_postgres::Error),
@@ -250,6 +255,62 @@ pub async fn check_replica_identity(client: &Client, publication: &str) -> Resul
         return Err(CheckError::ReplicaIdentity { table, problem });
     }
     Ok(())
+}
+
+/// The token that names one life of the slot: stored in
+/// `walcast.slot_epochs` and replaced whenever the slot does not exist yet
+/// (walcast is about to create it), so positions handed out before a slot
+/// was dropped and re-created are recognised as another epoch.
+///
+/// Call it before the replication stream starts. If walcast stops between
+/// this call and creating the slot, the next start replaces the token
+/// again, which only makes older positions unusable, never wrongly usable.
+pub async fn slot_token(client: &Client, slot: &str) -> Result<String, CheckError> {
+    let setup = "SET client_min_messages = warning; \
+        CREATE SCHEMA IF NOT EXISTS walcast; \
+        CREATE TABLE IF NOT EXISTS walcast.slot_epochs ( \
+            slot_name text PRIMARY KEY, \
+            token text NOT NULL, \
+            created_at timestamptz NOT NULL DEFAULT now())";
+    client
+        .batch_execute(setup)
+        .await
+        .map_err(|err| CheckError::Bookkeeping(db_message(&err)))?;
+    let exists = client
+        .query_opt(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?
+        .is_some();
+    let row = if exists {
+        client
+            .query_one(
+                "INSERT INTO walcast.slot_epochs (slot_name, token) \
+                 VALUES ($1, gen_random_uuid()::text) \
+                 ON CONFLICT (slot_name) DO UPDATE SET slot_name = EXCLUDED.slot_name \
+                 RETURNING token",
+                &[&slot],
+            )
+            .await?
+    } else {
+        client
+            .query_one(
+                "INSERT INTO walcast.slot_epochs (slot_name, token) \
+                 VALUES ($1, gen_random_uuid()::text) \
+                 ON CONFLICT (slot_name) DO UPDATE SET token = EXCLUDED.token, created_at = now() \
+                 RETURNING token",
+                &[&slot],
+            )
+            .await?
+    };
+    Ok(row.get(0))
+}
+
+fn db_message(err: &tokio_postgres::Error) -> String {
+    err.as_db_error()
+        .map(|db| db.message().to_owned())
+        .unwrap_or_else(|| err.to_string())
 }
 
 /// Bytes of WAL the slot holds back: current WAL position minus the slot's

@@ -24,8 +24,10 @@
 //! A consequence to keep in mind: PostgreSQL's fast shutdown waits until
 //! each logical walsender's client has flushed everything it was sent
 //! (`WalSndDone`), and our status updates keep `wal_sender_timeout` from
-//! ending the wait. A consumer that stops confirming therefore delays a
-//! fast shutdown of the server for as long as it stays behind.
+//! ending the wait. A consumer that keeps a window behind the confirmed
+//! position would hold a fast shutdown for ever, so each session watches a
+//! sentinel SQL connection: fast shutdown terminates it first, and the
+//! session then ends at once (see `Sentinel`).
 //!
 //! # Backpressure
 //!
@@ -231,6 +233,8 @@ pub async fn start(
 enum SessionEnd {
     Shutdown,
     ServerEndedCopy,
+    /// The sentinel connection was closed: the server is shutting down.
+    ServerStopping,
 }
 
 struct ReplicationTask {
@@ -252,6 +256,43 @@ struct ReplicationTask {
     idle_flush: Lsn,
     /// The server asked for a status update.
     reply_now: bool,
+}
+
+/// An idle ordinary connection to the same server, watched while a
+/// session streams.
+///
+/// The consumer confirms only what it may forget (walcast keeps a replay
+/// window behind the confirmed position), and PostgreSQL's fast shutdown
+/// waits until every logical walsender's client has flushed all it was
+/// sent (`WalSndDone`), so a connected consumer would hold a fast shutdown
+/// for ever. A fast shutdown terminates ordinary backends first, so the
+/// sentinel closing is the signal to end the replication session at once
+/// and let the server stop; the task reconnects with back-off and the slot
+/// resends from the confirmed position. Without a sentinel (it could not
+/// connect) nothing changes but that.
+struct Sentinel {
+    client: tokio_postgres::Client,
+}
+
+impl Sentinel {
+    /// How often the sentinel is looked at.
+    const CHECK: Duration = Duration::from_millis(200);
+
+    async fn open(config: &ConnectionConfig) -> Option<Self> {
+        let connect = crate::checks::connect_sql(config);
+        match tokio::time::timeout(Duration::from_secs(5), connect).await {
+            Ok(Ok(client)) => Some(Self { client }),
+            Ok(Err(err)) => {
+                debug!(error = %err, "no shutdown sentinel");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
 }
 
 impl ReplicationTask {
@@ -292,6 +333,12 @@ impl ReplicationTask {
                     return Ok(());
                 }
                 Ok(SessionEnd::ServerEndedCopy) => warn!("server ended replication; reconnecting"),
+                Ok(SessionEnd::ServerStopping) => {
+                    // Leave at once so the walsender can exit (see `Sentinel`).
+                    let _ = self.send_status(&mut session).await;
+                    let _ = session.terminate().await;
+                    warn!("the server is shutting down; replication paused, reconnecting");
+                }
                 Err(err) if err.is_retryable() => {
                     warn!(error = %err, "replication connection lost; reconnecting")
                 }
@@ -319,6 +366,8 @@ impl ReplicationTask {
         // on every socket read.
         let cancelled = shutdown.cancelled();
         tokio::pin!(cancelled);
+        let sentinel = Sentinel::open(&self.config.connection).await;
+        let mut sentinel_check = tokio::time::interval(Sentinel::CHECK);
         loop {
             if self.reply_now {
                 self.send_status(conn).await?;
@@ -326,6 +375,11 @@ impl ReplicationTask {
             tokio::select! {
                 biased;
                 () = &mut cancelled => return Ok(SessionEnd::Shutdown),
+                _ = sentinel_check.tick(), if sentinel.is_some() => {
+                    if sentinel.as_ref().is_some_and(Sentinel::is_closed) {
+                        return Ok(SessionEnd::ServerStopping);
+                    }
+                }
                 _ = status_timer.tick() => self.send_status(conn).await?,
                 permit = events_tx.reserve(), if self.pending.is_some() => {
                     let Ok(permit) = permit else { return Ok(SessionEnd::Shutdown) };

@@ -138,3 +138,38 @@ async fn slot_lag_is_reported_in_bytes() {
         .expect("slot exists");
     assert!(lag > 10_000, "1000 rows of WAL behind the slot, got {lag}");
 }
+
+#[tokio::test]
+async fn slot_token_names_one_life_of_the_slot() {
+    let db = fresh_database();
+    let client = client(&db.url).await;
+    let slot = db.name.as_str();
+
+    // No slot yet: a token is made, and made again while the slot is missing.
+    let first = checks::slot_token(&client, slot).await.expect("token");
+    let again = checks::slot_token(&client, slot).await.expect("token");
+    assert_ne!(first, again, "a slot about to be created gets a new token");
+
+    // Once the slot exists, the token is stable.
+    client
+        .execute(
+            "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+            &[&slot],
+        )
+        .await
+        .expect("create slot");
+    let kept = checks::slot_token(&client, slot).await.expect("token");
+    assert_eq!(kept, again);
+    assert_eq!(
+        checks::slot_token(&client, slot).await.expect("token"),
+        kept
+    );
+
+    // Dropped and re-created: a new life, a new token.
+    client
+        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+        .await
+        .expect("drop slot");
+    let renewed = checks::slot_token(&client, slot).await.expect("token");
+    assert_ne!(renewed, kept);
+}

@@ -26,7 +26,8 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::filter::{Filter, FilterError, Term};
+use crate::access::{Scope, TableAccess};
+use crate::filter::{Filter, FilterError};
 use crate::inspect;
 
 /// The id the server gives a binding, echoed in the join reply and listed
@@ -192,8 +193,9 @@ pub struct Binding {
     table: Selector,
     filter: Filter,
     select: Option<Vec<Arc<str>>>,
-    /// Terms ANDed in by the server (row policies); never echoed.
-    policy: Filter,
+    /// What the channel may see of each table (route and row policies),
+    /// ANDed in per table by the index; never echoed.
+    scope: Arc<Scope>,
 }
 
 impl Binding {
@@ -245,15 +247,18 @@ impl Binding {
             table,
             filter,
             select,
-            policy: Filter::default(),
+            scope: Arc::new(Scope::unrestricted()),
         })
     }
 
-    /// ANDs `policy` into the binding: the hook for row policies derived
-    /// from the subscriber's claims. The terms apply to every change the
-    /// binding could match and are not echoed to the client.
-    pub fn restrict(&mut self, policy: Filter) {
-        self.policy = std::mem::take(&mut self.policy).and(policy);
+    /// The binding under `scope`, the channel's access (see
+    /// [`JoinGrant::scope`](crate::JoinGrant::scope)); replaces any earlier
+    /// scope. For each table the binding selects, the index ANDs the
+    /// scope's filter for that table into the client's, or never matches
+    /// the table when the scope denies it. The scope is not echoed.
+    pub fn scoped(mut self, scope: Arc<Scope>) -> Self {
+        self.scope = scope;
+        self
     }
 
     /// The id echoed in the join reply.
@@ -281,14 +286,20 @@ impl Binding {
         &self.filter
     }
 
-    /// The terms ANDed in by [`Binding::restrict`].
-    pub fn policy(&self) -> &Filter {
-        &self.policy
+    /// The channel's access, set by [`Binding::scoped`] (unrestricted
+    /// until then).
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
-    /// Every term a row must pass: the client's filter, then the policy.
-    pub fn terms(&self) -> impl Iterator<Item = &Term> {
-        self.filter.terms().iter().chain(self.policy.terms())
+    /// Every term a row of `schema.table` must pass: the client's filter,
+    /// then the scope's for that table; `None` when the scope denies the
+    /// table.
+    pub fn terms_for(&self, schema: &str, table: &str) -> Option<Filter> {
+        match self.scope.table(schema, table) {
+            TableAccess::Deny => None,
+            TableAccess::Allow(scope) => Some(self.filter.clone().and(scope)),
+        }
     }
 
     /// `select`: the columns the client asked for, when it narrowed them.

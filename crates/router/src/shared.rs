@@ -29,8 +29,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use changes::Change;
 
-use crate::binding::Binding;
-use crate::index::{BindProblem, BindingKey, Hit, Inserted, SubscriberId, SubscriptionIndex};
+use crate::binding::{Binding, BindingId};
+use crate::index::{
+    BindProblem, BindingKey, Hit, Inserted, ReplayKey, SubscriberId, SubscriptionIndex,
+};
 
 /// A shared [`SubscriptionIndex`]. Clones are handles on the same index.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +65,21 @@ impl SharedIndex {
     /// [`SubscriptionIndex::matching`].
     pub fn matching(&self, change: &Change, out: &mut Vec<Hit>) -> usize {
         self.lock().matching(change, out)
+    }
+
+    /// [`SubscriptionIndex::matches_subscriber`].
+    pub fn matches_subscriber(
+        &self,
+        subscriber: SubscriberId,
+        change: &Change,
+        out: &mut Vec<BindingId>,
+    ) {
+        self.lock().matches_subscriber(subscriber, change, out);
+    }
+
+    /// [`SubscriptionIndex::replay_keys`].
+    pub fn replay_keys(&self, subscriber: SubscriberId) -> Vec<ReplayKey> {
+        self.lock().replay_keys(subscriber)
     }
 
     /// [`SubscriptionIndex::take_problems`].

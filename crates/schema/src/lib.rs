@@ -52,7 +52,8 @@ pub enum MigrateError {
 pub async fn migrate(client: &mut Client) -> Result<Vec<&'static str>, MigrateError> {
     client
         .batch_execute(
-            "CREATE TABLE IF NOT EXISTS walcast_schema_migrations (
+            "SET client_min_messages = warning;
+             CREATE TABLE IF NOT EXISTS walcast_schema_migrations (
                  version    integer PRIMARY KEY,
                  name       text NOT NULL,
                  applied_at timestamptz NOT NULL DEFAULT now()

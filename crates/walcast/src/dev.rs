@@ -9,6 +9,7 @@ use pgcluster::{Cluster, ClusterOptions};
 use replication::ConnectionConfig;
 use serde_json::json;
 
+use crate::demo::Demo;
 use crate::settings::Settings;
 
 /// Starts (or reuses) the embedded cluster and applies the migrations.
@@ -33,7 +34,12 @@ pub(crate) async fn start_database(
 /// Tells the developer how to reach the database and the gateway, with
 /// working tokens; printed once walcast serves, so anything written after
 /// it is delivered.
-pub(crate) fn print_banner(cluster: Option<&Cluster>, settings: &Settings, addr: SocketAddr) {
+pub(crate) fn print_banner(
+    cluster: Option<&Cluster>,
+    settings: &Settings,
+    demo: &Demo,
+    addr: SocketAddr,
+) {
     eprintln!();
     if let Some(cluster) = cluster {
         let url = cluster.url("postgres");
@@ -47,6 +53,14 @@ pub(crate) fn print_banner(cluster: Option<&Cluster>, settings: &Settings, addr:
     eprintln!(
         "  WebSocket: ws://127.0.0.1:{port}/realtime/v1/websocket   health: http://127.0.0.1:{port}/health"
     );
+    match demo.setup_problem() {
+        None => {
+            eprintln!("  Demo widget:    http://127.0.0.1:{port}/demo/widget");
+            eprintln!("  Demo dashboard: http://127.0.0.1:{port}/demo/dashboard");
+            eprintln!("  Simulated traffic: walcast demo-traffic --database-url <DATABASE_URL>");
+        }
+        Some(problem) => eprintln!("  Demo pages unavailable: {problem}"),
+    }
     if let Some(secret) = &settings.jwt_secret {
         for (name, role) in [("ANON_TOKEN", "anon"), ("SERVICE_TOKEN", "service_role")] {
             match crate::auth::sign(&secret.0, role, json!({}), 30) {
@@ -54,6 +68,13 @@ pub(crate) fn print_banner(cluster: Option<&Cluster>, settings: &Settings, addr:
                 Err(err) => eprintln!("  cannot sign a {role} token: {err}"),
             }
         }
+    }
+    if let Some(walkthrough) = demo.walkthrough() {
+        eprintln!("  For the README walk-through (a visitor and an agent of the demo tenant):");
+        eprintln!("  TENANT_ID={}", walkthrough.tenant_id);
+        eprintln!("  CONVERSATION_ID={}", walkthrough.conversation_id);
+        eprintln!("  VISITOR_TOKEN={}", walkthrough.visitor_token);
+        eprintln!("  AGENT_TOKEN={}", walkthrough.agent_token);
     }
     eprintln!();
 }

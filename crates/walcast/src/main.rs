@@ -2,10 +2,14 @@
 //! the crates together. Everything else lives in the library crates.
 
 mod auth;
+mod demo;
 mod dev;
+mod janitor;
+mod join_checks;
 mod migrate;
 mod pipeline;
 mod settings;
+mod tail;
 
 use std::path::PathBuf;
 
@@ -47,6 +51,10 @@ enum Command {
         #[arg(long)]
         print_changes: bool,
     },
+    /// Play simulated support conversations through SQL (for the demo of `walcast dev`).
+    DemoTraffic(demo::traffic::TrafficArgs),
+    /// Print a channel's events as JSON lines (for debugging).
+    Tail(tail::TailArgs),
     /// Apply the chat schema migrations to DATABASE_URL.
     Migrate,
     /// Validate the configuration and exit.
@@ -55,12 +63,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match std::env::var("WALCAST_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().init(),
+        Ok("text") | Err(_) => logs.init(),
+        Ok(other) => {
+            eprintln!("walcast: WALCAST_LOG_FORMAT: {other:?} is not `text` or `json`");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -85,6 +99,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 auth::authenticator(&settings)?,
                 Limits::default(),
                 shutdown.clone(),
+            )
+            .with_access(
+                settings.access.clone(),
+                Some(join_checks::checker(database.clone())),
             );
             pipeline::run(
                 &settings,
@@ -114,7 +132,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     (Some(cluster), database)
                 }
             };
-            let banner = |addr| dev::print_banner(cluster.as_ref(), &settings, addr);
+            let demo = demo::Demo::start(&settings, &database).await?;
+            let gateway = gateway
+                .with_access(
+                    settings.access.clone(),
+                    Some(join_checks::checker(database.clone())),
+                )
+                .with_routes(demo.routes());
+            let banner = |addr| dev::print_banner(cluster.as_ref(), &settings, &demo, addr);
             let result = pipeline::run(
                 &settings,
                 &database,
@@ -127,6 +152,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             drop(cluster);
             result
         }
+        Command::Tail(args) => tail::run(args, &settings, shutdown).await,
+        Command::DemoTraffic(args) => demo::traffic::run(args, &settings, shutdown).await,
         Command::Migrate => {
             let database = settings.database.context("DATABASE_URL is not set")?;
             migrate::run(&database).await

@@ -25,6 +25,21 @@ struct File {
     server: ServerSection,
     #[serde(default)]
     auth: AuthSection,
+    #[serde(default)]
+    replay: ReplaySection,
+    #[serde(default)]
+    channels: router::ChannelsConfig,
+    #[serde(default)]
+    routes: Vec<router::RouteConfig>,
+    #[serde(default)]
+    policies: Vec<router::PolicyConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplaySection {
+    max_age_seconds: Option<u64>,
+    max_events: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +82,11 @@ pub(crate) struct Settings {
     pub(crate) jwt_secret: Option<Secret>,
     /// `WALCAST_JWKS_FILE` / `auth.jwks_file`: RS256/ES256 keys by `kid`.
     pub(crate) jwks_file: Option<PathBuf>,
+    /// `[replay]`: how much recent history resumes can reach.
+    pub(crate) replay: changes::ReplayLimits,
+    /// `[channels]`, `[[routes]]`, `[[policies]]`: who may join what and
+    /// see which rows (deny by default).
+    pub(crate) access: router::Access,
 }
 
 /// A secret string whose `Debug` never shows it.
@@ -136,7 +156,29 @@ pub(crate) fn load(
     let jwks_file = env("WALCAST_JWKS_FILE")
         .map(PathBuf::from)
         .or(file.auth.jwks_file);
+    let mut replay = changes::ReplayLimits::default();
+    if let Some(seconds) =
+        number(&env, "WALCAST_REPLAY_MAX_AGE_SECONDS")?.or(file.replay.max_age_seconds)
+    {
+        if seconds == 0 {
+            bail!("WALCAST_REPLAY_MAX_AGE_SECONDS / replay.max_age_seconds: must be at least 1");
+        }
+        replay.max_age = std::time::Duration::from_secs(seconds);
+    }
+    if let Some(events) =
+        number(&env, "WALCAST_REPLAY_MAX_EVENTS")?.or(file.replay.max_events.map(|n| n as u64))
+    {
+        replay.max_events = usize::try_from(events).unwrap_or(usize::MAX);
+    }
+    let access = router::Access::from_config(router::AccessConfig {
+        channels: file.channels,
+        routes: file.routes,
+        policies: file.policies,
+    })
+    .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
     Ok(Settings {
+        replay,
+        access,
         jwt_secret,
         jwks_file,
         database,
@@ -145,6 +187,17 @@ pub(crate) fn load(
         tables: file.database.tables.unwrap_or_else(default_tables),
         listen,
     })
+}
+
+/// A whole number from the environment, or an error naming the variable.
+fn number(env: &impl Fn(&str) -> Option<String>, name: &str) -> anyhow::Result<Option<u64>> {
+    env(name)
+        .map(|text| {
+            text.trim()
+                .parse::<u64>()
+                .with_context(|| format!("{name}: {text:?} is not a whole number"))
+        })
+        .transpose()
 }
 
 /// The chat schema's tables.

@@ -141,7 +141,7 @@ fn walcast_dev_prints_committed_rows_and_resumes_after_a_restart() {
 
     // Same data directory: same cluster, the printed row is not printed again.
     let dev = Dev::start(&pgdata);
-    dev.psql("UPDATE tenants SET name = 'acme2'");
+    dev.psql("UPDATE tenants SET name = 'acme2' WHERE id = '00000000-0000-0000-0000-000000000001'");
     let change = dev.next_json();
     assert_eq!(
         change["type"], "UPDATE",

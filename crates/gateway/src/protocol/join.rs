@@ -69,6 +69,17 @@ pub struct JoinConfig {
     pub postgres_changes: Vec<PostgresChangeBinding>,
     /// `config.private`: authorize broadcast and presence by policy.
     pub private: bool,
+    /// `config.resume`: walcast's extension, the last position the client
+    /// saw on this channel, so the join replays what it missed.
+    pub resume: Option<ResumeRequest>,
+}
+
+/// `config.resume` = `{"position": "<data.position of the last event seen>"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumeRequest {
+    /// The position as sent; empty when `position` was missing or not a
+    /// string (the session answers that it cannot resume from it).
+    pub position: String,
 }
 
 /// `config.broadcast`.
@@ -178,6 +189,8 @@ impl JoinConfig {
             postgres_changes: Field<'a>,
             #[serde(default, borrow)]
             private: Field<'a>,
+            #[serde(default, borrow)]
+            resume: Field<'a>,
         }
         let Some(fields) = object::<Fields<'_>>(raw, "config", issues)? else {
             return Ok(Self::default());
@@ -187,7 +200,37 @@ impl JoinConfig {
             presence: PresenceConfig::parse(fields.presence, issues)?,
             postgres_changes: bindings(fields.postgres_changes, frame, issues)?,
             private: flexible_bool(fields.private, "config.private", issues),
+            resume: ResumeRequest::parse(fields.resume, issues)?,
         })
+    }
+}
+
+impl ResumeRequest {
+    fn parse(field: Field<'_>, issues: &mut Vec<FieldIssue>) -> Result<Option<Self>, PayloadError> {
+        #[derive(Deserialize)]
+        struct Fields {
+            position: Option<Value>,
+        }
+        let Field::Present(raw) = field else {
+            return Ok(None);
+        };
+        if raw.get() == "null" {
+            return Ok(None);
+        }
+        let Some(fields) = object::<Fields>(raw, "config.resume", issues)? else {
+            return Ok(Some(Self::default()));
+        };
+        let position = match fields.position {
+            Some(Value::String(position)) => position,
+            _ => {
+                issues.push(FieldIssue {
+                    field: "config.resume.position",
+                    expected: "a string",
+                });
+                String::new()
+            }
+        };
+        Ok(Some(Self { position }))
     }
 }
 

@@ -265,3 +265,37 @@ fn binding_ids_are_stable_and_in_range() {
     assert_eq!(BindingId::new(0), None);
     assert_eq!(BindingId::new(7).map(BindingId::get), Some(7));
 }
+
+#[test]
+fn reads_the_resume_position() {
+    let resume = |payload: &str| {
+        let join = parse(payload).expect("test join payload is valid");
+        (
+            join.config.and_then(|config| config.resume),
+            join.issues.iter().map(|i| i.field).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(resume(r#"{"config":{}}"#), (None, vec![]));
+    assert_eq!(resume(r#"{"config":{"resume":null}}"#), (None, vec![]));
+    assert_eq!(
+        resume(r#"{"config":{"resume":{"position":"00ab/0000000001000000.00000002"}}}"#),
+        (
+            Some(ResumeRequest {
+                position: "00ab/0000000001000000.00000002".into()
+            }),
+            vec![]
+        )
+    );
+    // Present but unusable: kept, so the session can say it cannot resume.
+    assert_eq!(
+        resume(r#"{"config":{"resume":{"position":7}}}"#),
+        (
+            Some(ResumeRequest::default()),
+            vec!["config.resume.position"]
+        )
+    );
+    assert_eq!(
+        resume(r#"{"config":{"resume":"x"}}"#),
+        (Some(ResumeRequest::default()), vec!["config.resume"])
+    );
+}

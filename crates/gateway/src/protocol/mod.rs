@@ -39,7 +39,7 @@ pub use error::{DecodeError, EncodeError, PayloadError};
 pub use fanout::{FanoutFrame, FanoutMessage};
 pub use join::{
     BindingId, BroadcastConfig, FieldIssue, JoinConfig, JoinPayload, PostgresChangeBinding,
-    PresenceConfig, ReplayConfig,
+    PresenceConfig, ReplayConfig, ResumeRequest,
 };
 pub use raw_json::RawJson;
 pub use vsn::{UnsupportedVsn, Vsn};

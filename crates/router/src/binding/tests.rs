@@ -173,13 +173,34 @@ fn select_lists() {
 }
 
 #[test]
-fn policies_are_anded_and_not_echoed() {
-    let mut b = binding(json!({"schema": "public", "table": "messages", "filter": "room_id=eq.1"}));
+fn scopes_are_anded_per_table_and_not_echoed() {
+    let b = binding(json!({"schema": "public", "table": "*", "filter": "room_id=eq.1"}));
     let before = serde_json::to_value(&b).expect("serializes");
-    b.restrict(Filter::new(vec![Term::eq("tenant_id", "t1")]));
-    b.restrict(Filter::parse("deleted_at=is.null").expect("parses"));
-    let columns: Vec<&str> = b.terms().map(|t| &*t.column).collect();
-    assert_eq!(columns, ["room_id", "tenant_id", "deleted_at"]);
-    assert_eq!(b.policy().terms().len(), 2);
+    assert!(b.scope().is_unrestricted());
+    let scope = Scope::for_tests(
+        None,
+        Some(&[
+            (
+                "public.messages",
+                Some("tenant_id=eq.t1,deleted_at=is.null"),
+            ),
+            ("public.rooms", None),
+        ]),
+    );
+    let b = b.scoped(Arc::new(scope));
+    let columns = |filter: Option<Filter>| -> Vec<String> {
+        filter
+            .expect("allowed")
+            .terms()
+            .iter()
+            .map(|t| t.column.to_string())
+            .collect()
+    };
+    assert_eq!(
+        columns(b.terms_for("public", "messages")),
+        ["room_id", "tenant_id", "deleted_at"]
+    );
+    assert!(b.terms_for("public", "rooms").is_none(), "claim missing");
+    assert!(b.terms_for("public", "other").is_none(), "no policy");
     assert_eq!(serde_json::to_value(&b).expect("serializes"), before);
 }

@@ -145,6 +145,14 @@ impl BoundFilter {
     pub(crate) fn bound_terms(&self) -> &[BoundTerm] {
         &self.terms
     }
+
+    /// This filter's terms, then `other`'s: both must hold. Both must be
+    /// bound to the same relation.
+    pub(crate) fn and(mut self, other: BoundFilter) -> Self {
+        debug_assert_eq!(self.relation_oid, other.relation_oid);
+        self.terms.extend(other.terms);
+        self
+    }
 }
 
 impl BoundTerm {

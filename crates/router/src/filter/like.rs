@@ -69,6 +69,12 @@ impl LikePattern {
         self.case_insensitive
     }
 
+    /// Whether `c` appears in the pattern as a literal character (access
+    /// rules use this to refuse placeholders inside patterns).
+    pub(crate) fn has_literal(&self, c: char) -> bool {
+        self.tokens.contains(&Token::Literal(c))
+    }
+
     /// Whether `text` matches the whole pattern.
     pub(super) fn matches(&self, text: &str) -> bool {
         if self.case_insensitive {

@@ -13,8 +13,8 @@
 //!
 //! A change with value 42 in `room_id` evaluates only the bindings filed
 //! under `room_id → 42` (plus the scan list), whatever the number of rooms.
-//! Candidates are still evaluated in full (event, every term, policies): the
-//! index narrows, the filter decides. `value_key.rs` explains why two equal
+//! Candidates are still evaluated in full (event, every term, the channel's
+//! scope): the index narrows, the filter decides. `value_key.rs` explains why two equal
 //! values always share a key.
 //!
 //! **Keying and lazy binding.** A literal means nothing until the column
@@ -37,6 +37,7 @@
 //! visible to the very next `matching` call, so the gateway can reply to the
 //! join knowing the subscription is live.
 
+mod replay;
 mod table;
 mod value_key;
 
@@ -51,6 +52,8 @@ use changes::{Change, ChangeKind, Relation};
 use crate::binding::{Binding, BindingId, Selector};
 use crate::filter::BindError;
 use table::Table;
+
+pub use replay::{ReplayKey, replay_value_text};
 
 /// How many unreported [`BindProblem`]s the index keeps; later ones are
 /// counted and logged, not kept.

@@ -7,8 +7,18 @@
 //!  ├─ by_value: column → value key → bindings           → only the change's
 //!  │            (room_id=eq.42 is filed under room_id → 42)  value is looked up
 //!  ├─ failed:   bindings whose filter cannot bind here  → never match
+//!  ├─ denied:   bindings whose channel's scope hides the table → never match
 //!  └─ pending:  no relation seen yet (no change for the table since start)
 //! ```
+//!
+//! The terms bound for a binding are its client filter, then its scope's
+//! filter for this table ([`Scope::table`](crate::Scope::table)): one
+//! filter, bound and keyed as one, so a scope's `tenant_id=eq.T` keys a
+//! wildcard binding under `tenant_id → T` instead of leaving it in the scan
+//! list. A scope that denies the table, or whose terms cannot bind here (a
+//! policy naming a column this table lacks, a claim that is no value of the
+//! column's type), hides the table: the binding is placed as denied and is
+//! not reported to the client, whose own filter is not at fault.
 //!
 //! Filters are bound (column names to indexes, literals to typed values)
 //! when the table's relation is known: at insert if a change has already
@@ -25,7 +35,8 @@ use changes::{Change, ChangeKind, Relation};
 
 use super::value_key::ValueKey;
 use super::{BindingKey, Entry, Hit, SubscriberId};
-use crate::binding::{BindingId, EventFilter};
+use crate::access::TableAccess;
+use crate::binding::{Binding, BindingId, EventFilter};
 use crate::filter::{BindError, BoundFilter};
 
 /// A binding as the match loop needs it.
@@ -56,12 +67,77 @@ impl Slot {
 enum Placement {
     /// The table's relation is not known yet.
     Pending,
-    /// The filter cannot bind to the relation: never matches.
+    /// The client's filter cannot bind to the relation: never matches.
     Failed,
+    /// The channel's scope hides the table: never matches.
+    Denied,
     /// In `scan` at this index.
     Scan(usize),
-    /// In `by_value[column][key]` for each of `keys`.
-    Keyed { column: usize, keys: Vec<ValueKey> },
+    /// In `by_value[column][key]` for each of `keys` (a copy of the slot
+    /// is kept here for [`Table::binding_matches`]).
+    Keyed {
+        column: usize,
+        keys: Vec<ValueKey>,
+        slot: Slot,
+    },
+}
+
+/// What a binding's terms are for one table layout.
+#[derive(Debug)]
+pub(super) enum Bound {
+    /// Client filter AND scope filter, bound.
+    Filter(BoundFilter),
+    /// The scope hides the table.
+    Denied,
+    /// The client's filter cannot bind (reported to the client).
+    Failed(BindError),
+}
+
+/// Binds `binding`'s client filter and its scope's filter for the table of
+/// `relation`.
+pub(super) fn bind(binding: &Binding, relation: &Relation) -> Bound {
+    let scope = match binding.scope().table(&relation.schema, &relation.table) {
+        TableAccess::Deny => return Bound::Denied,
+        TableAccess::Allow(scope) => scope,
+    };
+    let client = match binding.filter().bind(relation) {
+        Ok(client) => client,
+        Err(err) => return Bound::Failed(err),
+    };
+    match scope.bind(relation) {
+        Ok(scope) => Bound::Filter(client.and(scope)),
+        // A policy for `*` naming a column some tables lack, or a claim
+        // that is no value of the column's type: hidden, by design. Only
+        // the column is logged; the error text could hold a claim.
+        Err(err) => {
+            if let BindError::UnknownColumn { column } = &err {
+                tracing::debug!(
+                    schema = %relation.schema,
+                    table = %relation.table,
+                    column,
+                    "scope names a column the table lacks; the table is hidden from the channel"
+                );
+            }
+            Bound::Denied
+        }
+    }
+}
+
+/// How a binding's replay log lookup can be narrowed in one table.
+#[derive(Debug)]
+pub(super) enum ReplayPlacement<'a> {
+    /// Not filed here, or not bound yet: the whole table.
+    Unknown,
+    /// Bound but evaluated in full (scan list, or a filter that fails to
+    /// bind to the current layout): the whole table.
+    Table,
+    /// Hidden by the scope: nothing.
+    Nothing,
+    /// Only rows whose `column` has one of these keys.
+    Values {
+        column: &'a Arc<str>,
+        keys: &'a [ValueKey],
+    },
 }
 
 /// One table's bindings.
@@ -91,12 +167,16 @@ impl Table {
             self.placements.insert(key, Placement::Pending);
             return Ok(());
         };
-        match BoundFilter::bind(entry.binding.terms(), relation) {
-            Ok(filter) => {
+        match bind(&entry.binding, relation) {
+            Bound::Filter(filter) => {
                 self.place(key, entry, filter);
                 Ok(())
             }
-            Err(err) => {
+            Bound::Denied => {
+                self.placements.insert(key, Placement::Denied);
+                Ok(())
+            }
+            Bound::Failed(err) => {
                 self.placements.insert(key, Placement::Failed);
                 Err(err)
             }
@@ -107,7 +187,7 @@ impl Table {
     pub(super) fn remove(&mut self, key: BindingKey) -> bool {
         match self.placements.remove(&key) {
             None => false,
-            Some(Placement::Pending | Placement::Failed) => true,
+            Some(Placement::Pending | Placement::Failed | Placement::Denied) => true,
             Some(Placement::Scan(index)) => {
                 if index < self.scan.len() {
                     self.scan.swap_remove(index);
@@ -117,7 +197,7 @@ impl Table {
                 }
                 true
             }
-            Some(Placement::Keyed { column, keys }) => {
+            Some(Placement::Keyed { column, keys, .. }) => {
                 if let Some(values) = self.by_value.get_mut(&column) {
                     for value in keys {
                         if let Some(slots) = values.get_mut(&value) {
@@ -167,23 +247,33 @@ impl Table {
         failures
     }
 
-    /// Files a bound binding under its first plain eq/in term whose
-    /// literals all have keys, or in the scan list.
+    /// Files a bound binding under the plain eq/in term with the fewest
+    /// keys (the first of those), provided all its literals have keys; or
+    /// in the scan list.
     fn place(&mut self, key: BindingKey, entry: &Entry, filter: BoundFilter) {
-        let indexed = filter.bound_terms().iter().find_map(|term| {
-            let literals = term.equality_literals()?;
+        let mut indexed: Option<(usize, Vec<ValueKey>)> = None;
+        for term in filter.bound_terms() {
+            let Some(literals) = term.equality_literals() else {
+                continue;
+            };
             // NULL elements of an in-list equal nothing: skip them.
             let keys: Option<Vec<ValueKey>> = literals
                 .iter()
                 .filter(|literal| !matches!(literal, changes::Datum::Null))
                 .map(ValueKey::of)
                 .collect();
-            keys.map(|mut keys| {
-                keys.sort_unstable();
-                keys.dedup();
-                (term.column, keys)
-            })
-        });
+            let Some(mut keys) = keys else {
+                continue;
+            };
+            keys.sort_unstable();
+            keys.dedup();
+            if indexed
+                .as_ref()
+                .is_none_or(|(_, best)| keys.len() < best.len())
+            {
+                indexed = Some((term.column, keys));
+            }
+        }
         let slot = Slot {
             key,
             subscriber: entry.subscriber,
@@ -202,12 +292,44 @@ impl Table {
                     }
                 }
                 self.placements
-                    .insert(key, Placement::Keyed { column, keys });
+                    .insert(key, Placement::Keyed { column, keys, slot });
             }
             None => {
                 self.placements
                     .insert(key, Placement::Scan(self.scan.len()));
                 self.scan.push(slot);
+            }
+        }
+    }
+
+    /// Whether binding `key` matches `change` (its events and terms);
+    /// `None` when the binding is not filed here. The table's relation
+    /// must be `change.relation` (or equal to it).
+    pub(super) fn binding_matches(&self, key: BindingKey, change: &Change) -> Option<bool> {
+        Some(match self.placements.get(&key)? {
+            Placement::Pending | Placement::Failed | Placement::Denied => false,
+            Placement::Scan(index) => self
+                .scan
+                .get(*index)
+                .is_some_and(|slot| slot.matches(change)),
+            Placement::Keyed { slot, .. } => slot.matches(change),
+        })
+    }
+
+    /// How a replay log can narrow its lookup for binding `key`.
+    pub(super) fn replay_placement(&self, key: BindingKey) -> ReplayPlacement<'_> {
+        match (self.placements.get(&key), &self.relation) {
+            (None | Some(Placement::Pending), _) | (_, None) => ReplayPlacement::Unknown,
+            (Some(Placement::Denied), _) => ReplayPlacement::Nothing,
+            (Some(Placement::Failed | Placement::Scan(_)), _) => ReplayPlacement::Table,
+            (Some(Placement::Keyed { column, keys, .. }), Some(relation)) => {
+                match relation.columns.get(*column) {
+                    Some(column) => ReplayPlacement::Values {
+                        column: &column.name,
+                        keys,
+                    },
+                    None => ReplayPlacement::Table,
+                }
             }
         }
     }

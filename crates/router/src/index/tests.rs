@@ -5,7 +5,8 @@ use changes::{Change, ChangeKind, Relation, Row};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::filter::{BoundFilter, Filter};
+use crate::access::Scope;
+use crate::filter::BoundFilter;
 use crate::testing::{change, relation, row, value};
 
 fn binding(params: Value) -> Binding {
@@ -335,11 +336,28 @@ fn random_binding(rng: &mut Rng) -> Binding {
             json!({"event": event, "schema": "public", "table": "messages", "filter": terms.join(",")})
         }
     };
-    let mut b = binding(params);
-    if rng.below(4) == 0 {
-        b.restrict(Filter::parse(&random_term(rng)).expect("parses"));
+    let b = binding(params);
+    match rng.below(8) {
+        0 => {
+            let row = random_term(rng);
+            let scope = Scope::for_tests(None, Some(&[("public.messages", Some(&row))]));
+            b.scoped(Arc::new(scope))
+        }
+        1 => {
+            let (route, row) = (random_term(rng), random_term(rng));
+            let scope = Scope::for_tests(
+                Some(("public.messages", &route)),
+                Some(&[("*", Some(&row)), ("audit.*", None)]),
+            );
+            b.scoped(Arc::new(scope))
+        }
+        2 => {
+            let row = random_term(rng);
+            let scope = Scope::for_tests(None, Some(&[("public.*", Some(&row)), ("*", Some(""))]));
+            b.scoped(Arc::new(scope))
+        }
+        _ => b,
     }
-    b
 }
 
 /// The tables changes come from; `messages` gets a new layout midway.
@@ -459,7 +477,10 @@ fn brute_force(
         .filter(|(key, _, b)| {
             cache
                 .entry((*key, Arc::as_ptr(rel) as usize))
-                .or_insert_with(|| BoundFilter::bind(b.terms(), rel).ok())
+                .or_insert_with(|| {
+                    b.terms_for(&rel.schema, &rel.table)
+                        .and_then(|terms| terms.bind(rel).ok())
+                })
                 .as_ref()
                 .is_some_and(|f| f.matches(change))
         })

@@ -42,6 +42,17 @@ impl ValueKey {
             Datum::Null | Datum::Json(_) | Datum::Array(_) => None,
         }
     }
+
+    /// The key as text, for replay logs (see [`crate::replay_value_text`]):
+    /// `true` / `false`, the normalised decimal, or the string. Keys of
+    /// different kinds may share a text; that only widens a lookup.
+    pub(crate) fn text(&self) -> &str {
+        match self {
+            Self::Bool(true) => "true",
+            Self::Bool(false) => "false",
+            Self::Decimal(text) | Self::Text(text) => text,
+        }
+    }
 }
 
 /// `-?digits(.digits)?` normalised; `None` for anything else.
