@@ -373,6 +373,42 @@ impl Serialize for Change {
     }
 }
 
+/// A change in the shape of Supabase's `realtime.broadcast_changes`
+/// payload: `schema`, `table`, `operation`, `commit_timestamp`, `record`
+/// and `old_record` (`null` when the operation has none). Routed topics
+/// joined without bindings receive changes this way.
+pub struct BroadcastChange<'a>(pub &'a Change);
+
+impl Serialize for BroadcastChange<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let change = self.0;
+        let columns = &change.relation.columns;
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry("schema", &*change.relation.schema)?;
+        map.serialize_entry("table", &*change.relation.table)?;
+        map.serialize_entry("operation", change.kind.as_str())?;
+        map.serialize_entry(
+            "commit_timestamp",
+            &format_commit_timestamp(change.commit_ts),
+        )?;
+        let record = change.record.as_ref().map(|row| RowJson { columns, row });
+        map.serialize_entry("record", &record)?;
+        let old = match change.kind {
+            ChangeKind::Update | ChangeKind::Delete => Some(RowJson {
+                columns,
+                row: change.old_record.as_ref().unwrap_or(&EMPTY_ROW),
+            }),
+            _ => None,
+        };
+        map.serialize_entry("old_record", &old)?;
+        map.end()
+    }
+}
+
+/// The old row of an UPDATE or DELETE that carried none (no identity
+/// columns changed).
+static EMPTY_ROW: Row = Row(Vec::new());
+
 /// Serializes as `{"type": "MESSAGE", "prefix", "content", "transactional",
 /// "position"}`; `content` is the text when it is UTF-8, else null.
 impl Serialize for LogicalMessage {

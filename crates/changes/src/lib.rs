@@ -23,7 +23,8 @@ pub mod types;
 pub mod value;
 
 pub use change::{
-    Change, ChangeKind, Column, Epoch, Event, LogicalMessage, Position, Relation, Row,
+    BroadcastChange, Change, ChangeKind, Column, Epoch, Event, LogicalMessage, Position, Relation,
+    Row,
 };
 pub use decoder::{ChangeDecoder, ChangeError};
 pub use replay::{ReplayLimits, ReplayLog, ResumeError};

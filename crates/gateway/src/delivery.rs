@@ -36,7 +36,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use changes::{Change, Epoch, Event, LogicalMessage, Position, ReplayLimits, ResumeError};
+use changes::{
+    BroadcastChange, Change, Epoch, Event, LogicalMessage, Position, ReplayLimits, ResumeError,
+};
 use router::{BindingId, Hit, by_subscriber};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -400,33 +402,12 @@ impl<'a> ChangeFrames<'a> {
 }
 
 /// A change as a routed topic's broadcast event: the payload of Supabase's
-/// `realtime.broadcast_changes` (`schema`, `table`, `operation`, `record`,
-/// `old_record`) plus `commit_timestamp`, and `{"position": …}` as `meta`.
+/// `realtime.broadcast_changes` ([`BroadcastChange`]) and
+/// `{"position": …}` as `meta`.
 fn broadcast_payload(change: &Change) -> Option<(RawJson, RawJson)> {
-    let serde_json::Value::Object(mut data) = serde_json::to_value(change).ok()? else {
-        return None;
-    };
-    let position = data.remove("position")?;
-    let mut payload = serde_json::Map::new();
-    for key in ["schema", "table"] {
-        payload.insert(key.to_owned(), data.remove(key)?);
-    }
-    payload.insert("operation".to_owned(), data.remove("type")?);
-    payload.insert(
-        "commit_timestamp".to_owned(),
-        data.remove("commit_timestamp")?,
-    );
-    payload.insert(
-        "record".to_owned(),
-        data.remove("record").unwrap_or(serde_json::Value::Null),
-    );
-    payload.insert(
-        "old_record".to_owned(),
-        data.remove("old_record").unwrap_or(serde_json::Value::Null),
-    );
-    let meta = serde_json::json!({ "position": position });
+    let meta = serde_json::json!({ "position": change.position.to_string() });
     Some((
-        RawJson::from_serialize(&payload).ok()?,
+        RawJson::from_serialize(&BroadcastChange(change)).ok()?,
         RawJson::from_serialize(&meta).ok()?,
     ))
 }

@@ -23,6 +23,7 @@
 //! postings, not the whole messages table, without any configuration.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -41,7 +42,6 @@ pub(crate) struct Window {
     pub(crate) log: ReplayLog,
     /// (schema, table) → its indexed columns.
     indexed: HashMap<(Arc<str>, Arc<str>), IndexedColumns>,
-    keys: Vec<u64>,
 }
 
 impl Window {
@@ -49,7 +49,6 @@ impl Window {
         Self {
             log: ReplayLog::new(epoch, limits, floor),
             indexed: HashMap::new(),
-            keys: Vec::new(),
         }
     }
 
@@ -60,30 +59,27 @@ impl Window {
             .map_or_else(SystemTime::now, |change| change.commit_time());
         let mut filed = Vec::with_capacity(changes.len());
         for change in changes {
-            self.keys.clear();
-            self.keys
-                .push(table_key(&change.relation.schema, &change.relation.table));
+            let relation = &change.relation;
+            let mut keys = vec![table_key(&relation.schema, &relation.table)];
             let row = match change.kind {
                 ChangeKind::Delete => change.old_record.as_ref(),
                 _ => change.record.as_ref(),
             };
-            let table = (
-                Arc::clone(&change.relation.schema),
-                Arc::clone(&change.relation.table),
-            );
-            if let (Some(row), Some(columns)) = (row, self.indexed.get(&table)) {
+            let columns = self
+                .indexed
+                .get(&(Arc::clone(&relation.schema), Arc::clone(&relation.table)));
+            if let (Some(row), Some(columns)) = (row, columns) {
                 for (column, _) in columns {
-                    let text = change
-                        .relation
+                    let text = relation
                         .column_index(column)
                         .and_then(|index| row.get(index))
                         .and_then(replay_value_text);
                     if let Some(text) = text {
-                        self.keys.push(value_key(&table.0, &table.1, column, &text));
+                        keys.push(value_key(&relation.schema, &relation.table, column, &text));
                     }
                 }
             }
-            filed.push((Arc::clone(change), self.keys.clone()));
+            filed.push((Arc::clone(change), keys));
         }
         self.log.push_transaction(end_lsn, commit_time, filed);
     }
@@ -146,33 +142,23 @@ impl Window {
 }
 
 fn table_key(schema: &str, table: &str) -> u64 {
-    key_of(&[b"t", schema.as_bytes(), table.as_bytes()])
+    key_of(&["t", schema, table])
 }
 
 fn value_key(schema: &str, table: &str, column: &str, value: &str) -> u64 {
-    key_of(&[
-        b"v",
-        schema.as_bytes(),
-        table.as_bytes(),
-        column.as_bytes(),
-        value.as_bytes(),
-    ])
+    key_of(&["v", schema, table, column, value])
 }
 
-/// FNV-1a over the parts with a separator byte that UTF-8 never contains.
-/// Collisions only cost extra candidates: replayed events are matched
+/// A 64-bit key for the parts. Keys live only in this process's memory,
+/// so std's hasher (fixed keys, deterministic within a run) is enough;
+/// collisions only cost extra candidates, since replayed events are matched
 /// against the channel's bindings like live ones.
-fn key_of(parts: &[&[u8]]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    for part in parts {
-        for byte in part.iter().chain(&[0xff]) {
-            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
+fn key_of(parts: &[&str]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    parts.hash(&mut hasher);
     // Never the log's reserved "all" key.
-    if hash == ReplayLog::ALL {
-        hash - 1
-    } else {
-        hash
+    match hasher.finish() {
+        ReplayLog::ALL => ReplayLog::ALL - 1,
+        key => key,
     }
 }

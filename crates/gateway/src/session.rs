@@ -30,8 +30,8 @@ use crate::connection::{Connection, Outbound, close};
 use crate::hub::{ChangeForm, Registration, TopicKey};
 use crate::protocol::encode::{self, Status, SystemExtension, SystemMessage};
 use crate::protocol::{
-    BindingId, BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader,
-    JoinPayload, PresencePush, names,
+    BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader, JoinPayload,
+    PresencePush, names,
 };
 use crate::reasons;
 use crate::server::GatewayState;
@@ -305,8 +305,7 @@ impl Session {
         for raw in &config.postgres_changes {
             match Binding::from_params(&Value::Object(raw.fields().clone())) {
                 Ok(binding) => {
-                    let id = BindingId::new(binding.id().get()).unwrap_or_else(|| raw.id());
-                    echo.push((raw, id));
+                    echo.push((raw, raw.id()));
                     bindings.push(match &scope {
                         Some(scope) => binding.scoped(Arc::clone(scope)),
                         None => binding,

@@ -39,8 +39,9 @@ impl BindingId {
     /// Ids stay below this, like `phash2`'s default range.
     const RANGE: u32 = 1 << 27;
 
-    /// The id of the params object a client sent.
-    fn of(params: &Map<String, Value>) -> Self {
+    /// The id of the params object a client sent (also for params that
+    /// do not validate: the join reply still echoes them with an id).
+    pub fn of(params: &Map<String, Value>) -> Self {
         // serde_json's map is sorted by key, so this text is canonical (and
         // serializing a map of JSON values cannot fail).
         let canonical = serde_json::to_vec(params).unwrap_or_default();

@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
-use replication::{ConnectionConfig, checks};
+use replication::ConnectionConfig;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+
+use crate::sql::SqlConnection;
 
 /// How long a typing row counts after its last update.
 pub(crate) const TYPING_TTL: Duration = Duration::from_secs(10);
@@ -18,20 +20,16 @@ pub(crate) const TYPING_TABLE: &str = "public.typing_indicators";
 /// Deletes expired typing rows every half TTL until `shutdown`.
 pub(crate) async fn run(database: ConnectionConfig, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(TYPING_TTL / 2);
-    let mut client = None;
+    let connection = SqlConnection::new(database);
     loop {
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if client
-            .as_ref()
-            .is_none_or(|c: &tokio_postgres::Client| c.is_closed())
-        {
-            client = checks::connect_sql(&database).await.ok();
-        }
-        let Some(connected) = &client else { continue };
+        let Ok(connected) = connection.get().await else {
+            continue;
+        };
         let sql = format!(
             "DELETE FROM {TYPING_TABLE} WHERE updated_at < now() - make_interval(secs => {})",
             TYPING_TTL.as_secs()

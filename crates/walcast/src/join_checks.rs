@@ -7,69 +7,47 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::JoinChecker;
-use replication::{ConnectionConfig, checks};
-use tokio::sync::Mutex;
-use tokio_postgres::Client;
+use replication::ConnectionConfig;
 use tokio_postgres::types::{ToSql, Type};
+
+use crate::sql::SqlConnection;
 
 /// How long one check may take before the join is refused.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A checker that runs each check on `database`.
 pub(crate) fn checker(database: ConnectionConfig) -> JoinChecker {
-    let shared = Arc::new(Shared {
-        database,
-        client: Mutex::new(None),
-    });
+    let connection = Arc::new(SqlConnection::new(database));
     JoinChecker::new(move |sql, params| {
-        let shared = Arc::clone(&shared);
+        let connection = Arc::clone(&connection);
         async move {
-            tokio::time::timeout(CHECK_TIMEOUT, shared.check(&sql, &params))
+            tokio::time::timeout(CHECK_TIMEOUT, check(&connection, &sql, &params))
                 .await
                 .unwrap_or_else(|_| Err("the join check timed out".to_owned()))
         }
     })
 }
 
-struct Shared {
-    database: ConnectionConfig,
-    /// The connection; replaced when it has closed. Held only while
-    /// (re)connecting, never while a query runs.
-    client: Mutex<Option<Arc<Client>>>,
-}
-
-impl Shared {
-    async fn check(&self, sql: &str, params: &[String]) -> Result<bool, String> {
-        let client = self.client().await?;
-        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
-            .iter()
-            .map(|param| (param as &(dyn ToSql + Sync), Type::TEXT))
-            .collect();
-        match client.query_typed(sql, &typed).await {
-            Ok(rows) => Ok(!rows.is_empty()),
-            Err(err) => {
-                // A value that does not cast (`'x'::uuid`) is a plain "no".
-                if let Some(db) = err.as_db_error() {
-                    tracing::debug!(code = db.code().code(), error = %db.message(), "join check failed");
-                    if db.code().code().starts_with("22") {
-                        return Ok(false);
-                    }
+async fn check(connection: &SqlConnection, sql: &str, params: &[String]) -> Result<bool, String> {
+    let client = connection
+        .get()
+        .await
+        .map_err(|err| format!("the join check cannot reach the database: {err}"))?;
+    let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+        .iter()
+        .map(|param| (param as &(dyn ToSql + Sync), Type::TEXT))
+        .collect();
+    match client.query_typed(sql, &typed).await {
+        Ok(rows) => Ok(!rows.is_empty()),
+        Err(err) => {
+            // A value that does not cast (`'x'::uuid`) is a plain "no".
+            if let Some(db) = err.as_db_error() {
+                tracing::debug!(code = db.code().code(), error = %db.message(), "join check failed");
+                if db.code().code().starts_with("22") {
+                    return Ok(false);
                 }
-                Err(format!("the join check failed: {err}"))
             }
+            Err(format!("the join check failed: {err}"))
         }
-    }
-
-    async fn client(&self) -> Result<Arc<Client>, String> {
-        let mut slot = self.client.lock().await;
-        if let Some(client) = slot.as_ref().filter(|client| !client.is_closed()) {
-            return Ok(Arc::clone(client));
-        }
-        let client = checks::connect_sql(&self.database)
-            .await
-            .map_err(|err| format!("the join check cannot reach the database: {err}"))?;
-        let client = Arc::new(client);
-        *slot = Some(Arc::clone(&client));
-        Ok(client)
     }
 }

@@ -9,6 +9,7 @@ mod join_checks;
 mod migrate;
 mod pipeline;
 mod settings;
+mod sql;
 mod tail;
 
 use std::path::PathBuf;

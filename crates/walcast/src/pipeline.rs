@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::settings::Settings;
+use crate::sql::SqlConnection;
 
 /// The prefix of the start-up marker message.
 const SYNC_PREFIX: &str = "walcast-sync";
@@ -170,8 +171,7 @@ pub(crate) async fn run(
 /// The slot's lag in bytes, read every [`SlotLag::EVERY`] on its own SQL
 /// connection (reopened after it drops).
 struct SlotLag {
-    client: Option<tokio_postgres::Client>,
-    database: ConnectionConfig,
+    connection: SqlConnection,
     slot: String,
     last: Option<i64>,
     read_at: Option<tokio::time::Instant>,
@@ -182,8 +182,7 @@ impl SlotLag {
 
     fn new(client: tokio_postgres::Client, database: ConnectionConfig, slot: String) -> Self {
         Self {
-            client: Some(client),
-            database,
+            connection: SqlConnection::from_client(database, client),
             slot,
             last: None,
             read_at: None,
@@ -218,26 +217,13 @@ impl SlotLag {
             return self.last;
         }
         self.read_at = Some(tokio::time::Instant::now());
-        if self
-            .client
-            .as_ref()
-            .is_none_or(tokio_postgres::Client::is_closed)
-        {
-            self.client =
-                tokio::time::timeout(Duration::from_secs(2), checks::connect_sql(&self.database))
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
-        }
-        let client = self.client.as_ref()?;
-        self.last = tokio::time::timeout(
-            Duration::from_secs(2),
-            checks::slot_lag_bytes(client, &self.slot),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .flatten();
+        let client = self.connection.get().await.ok()?;
+        let lag = checks::slot_lag_bytes(&client, &self.slot);
+        self.last = tokio::time::timeout(Duration::from_secs(2), lag)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
         self.last
     }
 }

@@ -178,6 +178,27 @@ fn bad_configuration_fails_with_one_line_naming_it() {
         "{stderr}"
     );
 
+    // An invalid route stops start-up with one line naming it.
+    std::fs::write(
+        &config,
+        "[[routes]]\ntopic = \"conversation:{id}:typing\"\ntable = \"public.typing_indicators\"\nfilter = \"conversation_id=eq.{conv}\"\n",
+    )
+    .expect("write");
+    let output = Command::new(WALCAST)
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("routes[0] (topic \"conversation:{id}:typing\")")
+            && stderr.contains("unknown placeholder {conv}"),
+        "{stderr}"
+    );
+
     let output = Command::new(WALCAST)
         .arg("serve")
         .env_remove("DATABASE_URL")

@@ -21,7 +21,6 @@
 //! fails the join with "mismatch between server and client bindings".
 
 use std::fmt;
-use std::io;
 use std::num::NonZeroU32;
 
 use bytes::Bytes;
@@ -373,16 +372,11 @@ impl PostgresChangeBinding {
         self.fields.get(key).and_then(Value::as_str)
     }
 
-    /// A deterministic id: equal bindings (same fields, in any key order)
-    /// get equal ids, so every socket joining a topic with the same
-    /// bindings can share one encoded `postgres_changes` frame. Like
-    /// Supabase's `:erlang.phash2/1` it is a hash, below 2^31 so that SDKs
-    /// with 32-bit integers read it, and never 0.
+    /// The binding's id: [`router::BindingId::of`] its fields, so equal
+    /// bindings (same fields, in any key order) get equal ids and sockets
+    /// joining a topic with the same bindings share one encoded frame.
     pub fn id(&self) -> BindingId {
-        let mut hasher = Fnv1a(FNV_OFFSET);
-        // Writing into the hasher cannot fail, and a `Map` always serialises.
-        let _ = serde_json::to_writer(&mut hasher, &self.fields);
-        let id = u32::try_from((hasher.0 ^ (hasher.0 >> 31)) & 0x7fff_ffff).unwrap_or(1);
+        let id = router::BindingId::of(&self.fields).get();
         BindingId(NonZeroU32::new(id).unwrap_or(NonZeroU32::MIN))
     }
 
@@ -522,25 +516,6 @@ fn bindings(
         out.push(PostgresChangeBinding::parse(element, frame)?);
     }
     Ok(out)
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a, 64-bit: stable across runs and releases, unlike `DefaultHasher`.
-struct Fnv1a(u64);
-
-impl io::Write for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -12,12 +12,14 @@
 //! demo's own outside the publication: the widget needs the assigned
 //! agent's name, and the chat schema only stores its id.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use replication::{ConnectionConfig, checks};
+use replication::ConnectionConfig;
 use serde_json::Value;
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
+
+use crate::sql::SqlConnection;
 
 /// The demo tenant `walcast dev` creates at start. Fixed, so links, tokens
 /// and scripts stay valid across restarts.
@@ -72,42 +74,25 @@ pub(crate) struct ConversationRef {
     pub(crate) status: String,
 }
 
-/// One small SQL connection, made on first use and remade after it drops
-/// (a PostgreSQL restart, for example).
+/// The demo's SQL, on one connection made on first use and remade after it
+/// drops (a PostgreSQL restart, for example).
 pub(crate) struct DemoStore {
-    database: ConnectionConfig,
-    /// Held only to clone or replace the handle, never across `.await`.
-    client: Mutex<Option<Arc<Client>>>,
+    connection: SqlConnection,
 }
 
 impl DemoStore {
     /// A store for `database`; connects lazily.
     pub(crate) fn new(database: ConnectionConfig) -> Self {
         Self {
-            database,
-            client: Mutex::new(None),
+            connection: SqlConnection::with_setup(
+                database,
+                "SET TimeZone = 'UTC'; SET client_min_messages = warning",
+            ),
         }
     }
 
     async fn client(&self) -> Result<Arc<Client>, StoreError> {
-        if let Some(client) = self.lock().as_ref().filter(|c| !c.is_closed()) {
-            return Ok(Arc::clone(client));
-        }
-        let client = checks::connect_sql(&self.database)
-            .await
-            .map_err(|err| StoreError::Unavailable(err.to_string()))?;
-        client
-            .batch_execute("SET TimeZone = 'UTC'; SET client_min_messages = warning")
-            .await?;
-        let client = Arc::new(client);
-        *self.lock() = Some(Arc::clone(&client));
-        Ok(client)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<Client>>> {
-        self.client
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.connection.get().await.map_err(StoreError::Unavailable)
     }
 
     /// Runs `sql` (which yields one JSON text column) and parses the first
