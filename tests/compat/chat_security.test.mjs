@@ -292,6 +292,8 @@ before(async () => {
   walcast = await startWalcast({ config: PRODUCT_CONFIG });
   walcast.psql(`INSERT INTO tenants VALUES (${lit(TA)}, 'acme'), (${lit(TB)}, 'globex');
     INSERT INTO conversations (id, tenant_id, visitor_id) VALUES (${lit(A1)}, ${lit(TA)}, 'visitor-a1'), (${lit(A2)}, ${lit(TA)}, 'visitor-a2'), (${lit(B1)}, ${lit(TB)}, 'visitor-b1')`);
+  // These rows are history: no channel joined below may get them as news.
+  await walcast.sync();
 });
 after(async () => walcast?.stop());
 

@@ -8,7 +8,7 @@ import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { RealtimeClient } from '@supabase/realtime-js';
 
@@ -71,6 +71,24 @@ export async function startWalcast({ config = join(root, 'tests', 'compat', 'wal
       });
       clients.push(client);
       return client;
+    },
+    /** Resolves once walcast has streamed everything committed so far: a
+     * logical message committed now reaches a service_role channel. Rows a
+     * test writes before its clients join are then history, not news. */
+    async sync() {
+      const client = this.client({ apikey: token({ role: 'service_role' }) });
+      const topic = `walcast-test-sync:${randomUUID()}`;
+      const channel = client.channel(topic);
+      const seen = new Promise((resolve) => channel.on('broadcast', { event: 'sync' }, resolve));
+      const { status, err } = await subscribe(channel);
+      if (status !== 'SUBSCRIBED') throw new Error(`sync channel: ${err?.message ?? status}`);
+      const message = JSON.stringify({ topic, event: 'sync', payload: {} }).replaceAll("'", "''");
+      this.psql(`SELECT pg_logical_emit_message(true, 'walcast', '${message}')`);
+      let timer;
+      const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('sync: no message within 30 s')), 30_000)));
+      await Promise.race([seen, timeout]).finally(() => clearTimeout(timer));
+      await client.removeAllChannels();
+      client.disconnect();
     },
     async stop() {
       // Clients reconnect forever otherwise, keeping the test process alive.
