@@ -6,7 +6,7 @@
 //!  GET /socket/websocket?apikey=…&vsn=…       ─┴─▶ 101 (websocket.rs) ──▶ Session (reader) + Writer (socket owner)
 //!  GET /health                                     status, connections, channels, queued bytes
 //!  GET /metrics                                    Prometheus text (metrics.rs)
-//!  POST /api/broadcast, /api/broadcast/:topic/events/:event   (service_role)
+//!  POST /api/broadcast, /api/broadcast/:topic/events/:event   (service_role; also under /realtime/v1)
 //!       ──BroadcastRate (429)──▶ Hub::broadcast
 //! ```
 
@@ -330,6 +330,7 @@ impl Gateway {
             .and(warp::query::<HashMap<String, String>>())
             .and(warp::header::optional::<String>("authorization"))
             .and(warp::header::optional::<String>("apikey"))
+            .and(warp::header::optional::<String>("content-type"))
             .and(warp::body::content_length_limit(max_body))
             .and(warp::body::bytes())
             .map(
@@ -338,18 +339,36 @@ impl Gateway {
                       query: HashMap<String, String>,
                       authorization: Option<String>,
                       apikey: Option<String>,
+                      content_type: Option<String>,
                       body: bytes::Bytes| {
                     let private = query
                         .get("private")
                         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                    let binary = content_type.is_some_and(|t| {
+                        t.split(';').next().is_some_and(|t| {
+                            t.trim().eq_ignore_ascii_case("application/octet-stream")
+                        })
+                    });
                     gateway.http_broadcast(
                         authorization.as_deref(),
                         apikey.as_deref(),
                         &body,
-                        Some((topic, event, private)),
+                        Some(SingleEvent {
+                            topic,
+                            event,
+                            private,
+                            binary,
+                        }),
                     )
                 },
             );
+        // Supabase serves these under the project's `/realtime/v1` too, and
+        // realtime-js' `httpSend` derives that path from the socket's URL.
+        let http_broadcast = http_broadcast.or(http_event).unify().boxed();
+        let http_broadcast = warp::path!("realtime" / "v1" / ..)
+            .and(http_broadcast.clone())
+            .or(http_broadcast)
+            .unify();
         let extra = self.extra_routes.clone().unwrap_or_else(|| {
             warp::any()
                 .and_then(|| async { Err::<warp::reply::Response, _>(warp::reject::not_found()) })
@@ -359,8 +378,6 @@ impl Gateway {
             .or(health)
             .unify()
             .or(http_broadcast)
-            .unify()
-            .or(http_event)
             .unify()
             .or(extra)
             .unify()
@@ -517,15 +534,16 @@ impl Gateway {
 
 impl Gateway {
     /// `POST /api/broadcast` (Supabase body `{"messages":[{topic, event,
-    /// payload, private?, id?}]}`), or with `single` = (topic, event,
-    /// private) `POST /api/broadcast/:topic/events/:event` whose body is the
-    /// payload. Needs a `service_role` token; answers 202 with no body.
+    /// payload, private?, id?}]}`), or with `single`
+    /// `POST /api/broadcast/:topic/events/:event` whose body is the payload
+    /// (JSON, or opaque bytes sent as a binary broadcast). Needs a
+    /// `service_role` token; answers 202 with no body.
     fn http_broadcast(
         &self,
         authorization: Option<&str>,
         apikey: Option<&str>,
-        body: &[u8],
-        single: Option<(String, String, bool)>,
+        body: &bytes::Bytes,
+        single: Option<SingleEvent>,
     ) -> warp::reply::Response {
         let token = authorization
             .and_then(|h| {
@@ -544,17 +562,27 @@ impl Gateway {
             Err(err) => return error_response(err.connect_status(), &err.connect_message()),
         }
         let messages = match single {
-            Some((topic, event, private)) => {
-                match serde_json::from_slice::<serde_json::Value>(body) {
-                    Ok(payload) => vec![HttpMessage {
-                        topic,
-                        event,
-                        payload,
-                        private,
-                        id: None,
-                    }],
-                    Err(_) => return error_response(422, "the body must be a JSON payload"),
-                }
+            Some(SingleEvent {
+                topic,
+                event,
+                private,
+                binary,
+            }) => {
+                let payload = if binary {
+                    UserPayload::Binary(body.clone())
+                } else {
+                    match RawJson::parse(body.clone()) {
+                        Ok(json) => UserPayload::Json(json),
+                        Err(_) => return error_response(422, "the body must be a JSON payload"),
+                    }
+                };
+                vec![HttpMessage {
+                    topic,
+                    event,
+                    payload,
+                    private,
+                    id: None,
+                }]
             }
             None => match parse_http_messages(body) {
                 Ok(messages) => messages,
@@ -572,9 +600,6 @@ impl Gateway {
             return error_response(429, refusal.message());
         }
         for message in messages {
-            let Ok(payload) = RawJson::from_serialize(&message.payload) else {
-                continue;
-            };
             let meta = message
                 .id
                 .and_then(|id| RawJson::from_serialize(&json!({ "id": id })).ok());
@@ -584,7 +609,7 @@ impl Gateway {
             };
             let outbound = OutboundBroadcast::Parts {
                 event: message.event,
-                payload: UserPayload::Json(payload),
+                payload: message.payload,
                 meta,
             };
             self.state.hub.broadcast(&topic, None, outbound);
@@ -597,9 +622,18 @@ impl Gateway {
 struct HttpMessage {
     topic: String,
     event: String,
-    payload: serde_json::Value,
+    payload: UserPayload,
     private: bool,
     id: Option<String>,
+}
+
+/// The path and body kind of `POST /api/broadcast/:topic/events/:event`.
+struct SingleEvent {
+    topic: String,
+    event: String,
+    private: bool,
+    /// `Content-Type: application/octet-stream`: the body is opaque bytes.
+    binary: bool,
 }
 
 /// Validates `{"messages":[{"topic","event","payload","private"?,"id"?}]}`;
@@ -629,11 +663,12 @@ fn parse_http_messages(body: &[u8]) -> Result<Vec<HttpMessage>, String> {
             let payload = m
                 .get("payload")
                 .filter(|p| p.is_object())
+                .and_then(|p| RawJson::from_serialize(p).ok())
                 .ok_or(format!("messages[{i}].payload must be an object"))?;
             Ok(HttpMessage {
                 topic: topic.to_owned(),
                 event: event.to_owned(),
-                payload: payload.clone(),
+                payload: UserPayload::Json(payload),
                 private: m
                     .get("private")
                     .and_then(serde_json::Value::as_bool)
