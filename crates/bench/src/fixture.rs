@@ -55,7 +55,8 @@ CREATE PROCEDURE walcast_bench.fill(transactions int, rows_per_transaction int)
 LANGUAGE plpgsql AS $$
 DECLARE
     tenant uuid := gen_random_uuid();
-    conversations uuid[] := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, 100));
+    conversations uuid[] := ARRAY(SELECT md5('walcast-bench-conversation-' || i)::uuid
+                                  FROM generate_series(1, 100) AS i);
 BEGIN
     FOR t IN 1..transactions LOOP
         INSERT INTO walcast_bench.messages (conversation_id, tenant_id, sender_type, body, metadata)
@@ -74,11 +75,23 @@ $$;
 CREATE PUBLICATION walcast_bench FOR TABLE walcast_bench.messages;
 "#;
 
+/// The conversations the fill writes to, round robin: the same ids in
+/// every run, so subscriptions can watch them before the fill.
+pub async fn conversation_ids(client: &Client) -> anyhow::Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT (md5('walcast-bench-conversation-' || i)::uuid)::text FROM generate_series(1, 100) AS i",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// One shape of backlog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
     /// Short name for the report.
-    pub name: &'static str,
+    pub name: String,
     /// Committed transactions.
     pub transactions: u64,
     /// Rows inserted by each transaction.

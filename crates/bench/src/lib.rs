@@ -8,6 +8,10 @@
 //!  cpu: wall time, walsender CPU (sampled from /proc), client CPU, per run
 //! ```
 //!
+//! With `--subscriptions`, walcast's side also publishes every batch into
+//! an in-process gateway holding that many subscriptions over real sockets
+//! ([`subscribers`]): the ingest path as `walcast serve` runs it (B2).
+//!
 //! The `drain` binary wires these together; `scripts/drain.sh` runs it.
 
 pub mod cpu;
@@ -16,4 +20,5 @@ pub mod recvlogical;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod subscribers;
 pub mod walcast_drain;

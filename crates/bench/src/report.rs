@@ -7,13 +7,17 @@ use crate::fixture::Backlog;
 use crate::run::{DrainRun, Tool};
 use crate::scenario::ScenarioResult;
 
-/// walcast must drain at least this fraction of `pg_recvlogical`'s rate.
+/// walcast must drain at least this fraction of `pg_recvlogical`'s rate
+/// (with up to 10k subscriptions; [`GOAL_RATIO_MANY`] beyond).
 pub const GOAL_RATIO: f64 = 0.95;
+
+/// The goal with more than 10k subscriptions (B2: 100k).
+pub const GOAL_RATIO_MANY: f64 = 0.90;
 
 /// The column headings of [`run_line`].
 pub fn run_header() -> String {
     format!(
-        "{:<10} {:>5}  {:<15} {:>8} {:>10} {:>10} {:>12} {:>10} {:>8}",
+        "{:<16} {:>5}  {:<15} {:>8} {:>10} {:>10} {:>12} {:>10} {:>8}",
         "scenario",
         "round",
         "tool",
@@ -29,7 +33,7 @@ pub fn run_header() -> String {
 /// One run, under [`run_header`].
 pub fn run_line(scenario: &str, run: &DrainRun) -> String {
     format!(
-        "{:<10} {:>5}  {:<15} {:>8.3} {:>10} {:>10} {:>12} {:>10} {:>8}",
+        "{:<16} {:>5}  {:<15} {:>8.3} {:>10} {:>10} {:>12} {:>10} {:>8}",
         scenario,
         run.round,
         run.tool.to_string(),
@@ -67,7 +71,7 @@ pub fn summary(results: &[ScenarioResult]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<10} {:<15} {:>8} {:>10} {:>10} {:>12} {:>10}  {:>22}",
+        "{:<16} {:<15} {:>8} {:>10} {:>10} {:>12} {:>10}  {:>22}",
         "scenario",
         "tool",
         "best s",
@@ -78,7 +82,7 @@ pub fn summary(results: &[ScenarioResult]) -> String {
         "ratio best/med/paired"
     );
     for result in results {
-        let name = result.backlog.workload.name;
+        let name = &result.backlog.workload.name;
         let runs = &result.runs;
         for tool in [Tool::PgRecvlogical, Tool::Walcast] {
             let Some(best) = runs
@@ -90,18 +94,21 @@ pub fn summary(results: &[ScenarioResult]) -> String {
             };
             let ratio = match tool {
                 Tool::Walcast => ratios(runs).map_or_else(String::new, |r| {
-                    let verdict = if r.paired >= GOAL_RATIO {
+                    let verdict = if r.paired >= result.goal {
                         "ok"
                     } else {
                         "BELOW"
                     };
-                    format!("{:.3}/{:.3}/{:.3} {verdict}", r.best, r.median, r.paired)
+                    format!(
+                        "{:.3}/{:.3}/{:.3} {verdict} (goal {})",
+                        r.best, r.median, r.paired, result.goal
+                    )
                 }),
                 Tool::PgRecvlogical => String::new(),
             };
             let _ = writeln!(
                 out,
-                "{:<10} {:<15} {:>8.3} {:>10} {:>10} {:>12} {:>10}  {:>22}",
+                "{:<16} {:<15} {:>8.3} {:>10} {:>10} {:>12} {:>10}  {:>22}",
                 name,
                 tool.to_string(),
                 best.wall.as_secs_f64(),
@@ -116,7 +123,7 @@ pub fn summary(results: &[ScenarioResult]) -> String {
     let _ = writeln!(
         out,
         "ratio = walcast rate / pg_recvlogical rate (= pg_recvlogical wall / walcast wall): of the best runs, \
-         of the median runs, and the median over rounds of each round's ratio; verdict on the last, goal >= {GOAL_RATIO}"
+         of the median runs, and the median over rounds of each round's ratio; verdict on the last"
     );
     out
 }

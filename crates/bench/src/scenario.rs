@@ -41,7 +41,7 @@ pub struct BenchTarget {
 }
 
 /// A scenario to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ScenarioPlan {
     /// The backlog.
     pub workload: Workload,
@@ -51,6 +51,11 @@ pub struct ScenarioPlan {
     pub first: Tool,
     /// Run only this tool (for profiling one side).
     pub only: Option<Tool>,
+    /// The gateway walcast's side publishes into, with its subscriptions;
+    /// `None`: walcast's side stops after decoding.
+    pub gateway: Option<gateway::Gateway>,
+    /// The least walcast / `pg_recvlogical` ratio that meets the goal.
+    pub goal: f64,
 }
 
 /// A finished scenario.
@@ -60,6 +65,8 @@ pub struct ScenarioResult {
     pub backlog: Backlog,
     /// The runs, in the order they ran.
     pub runs: Vec<DrainRun>,
+    /// The plan's goal ratio.
+    pub goal: f64,
 }
 
 impl ScenarioPlan {
@@ -112,7 +119,16 @@ pub async fn run_scenario(
         tokio::time::sleep(SETTLE).await;
         let machine_before = MachineTicks::read().ok();
         let mut run = match tool {
-            Tool::Walcast => drain_walcast(&target.connection, &target.sql, slot, &backlog).await?,
+            Tool::Walcast => {
+                drain_walcast(
+                    &target.connection,
+                    &target.sql,
+                    slot,
+                    &backlog,
+                    plan.gateway.as_ref(),
+                )
+                .await?
+            }
             Tool::PgRecvlogical => {
                 drain_recvlogical(
                     &target.recvlogical,
@@ -134,7 +150,11 @@ pub async fn run_scenario(
 
     check_recvlogical_drained(target, &order, &runs).await?;
     fixture::drop_slots(&target.sql, &slots).await?;
-    Ok(ScenarioResult { backlog, runs })
+    Ok(ScenarioResult {
+        backlog,
+        runs,
+        goal: plan.goal,
+    })
 }
 
 /// Each `pg_recvlogical` slot must have confirmed the last transaction

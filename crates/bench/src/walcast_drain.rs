@@ -1,7 +1,10 @@
 //! Drains a slot through walcast's own pipeline, exactly as the gateway
 //! reads it: replication stream (socket, envelope, pgoutput decoder,
 //! transaction assembler) ─▶ bounded channel ─▶ `ChangeStream` (relation
-//! cache, typed `to_jsonb`-style values) ─▶ confirm.
+//! cache, typed `to_jsonb`-style values) ─▶ confirm. With a gateway, each
+//! batch is then published as `walcast serve` publishes it: into a fresh
+//! replay window, matched against the subscription index and queued to the
+//! sockets of the matching channels.
 //!
 //! The clock starts before the walsender connection is opened and stops
 //! when the end marker arrives; the typed events are counted and dropped.
@@ -10,7 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use changes::{ChangeStream, Event};
+use changes::{ChangeStream, Epoch, Event, ReplayLimits};
+use gateway::Gateway;
 use pgoutput::Lsn;
 use replication::{ConnectionConfig, ReplicationConfig};
 use tokio_postgres::Client;
@@ -30,7 +34,18 @@ pub async fn drain_walcast(
     sql: &Arc<Client>,
     slot: &str,
     backlog: &Backlog,
+    gateway: Option<&Gateway>,
 ) -> anyhow::Result<DrainRun> {
+    if let Some(gateway) = gateway {
+        // A window of its own for every run (dropping the last one's
+        // happens here, before the clock starts).
+        let epoch = Epoch::derive("walcast-bench", slot, "");
+        gateway
+            .hub()
+            .start_replay(epoch, ReplayLimits::default(), backlog.start_lsn);
+        gateway.hub().set_replay_ready();
+    }
+    let gateway = gateway.cloned();
     let mut connection = connection.clone();
     connection.application_name = APPLICATION_NAME.to_owned();
     let config = ReplicationConfig::new(connection, slot, PUBLICATION);
@@ -55,7 +70,11 @@ pub async fn drain_walcast(
                 bail!("replication ended before the end marker");
             };
             let ack = batch.context("cannot decode a transaction")?;
-            counts.add(events.drain(..));
+            counts.add(&events);
+            match &gateway {
+                Some(gateway) => gateway.publish(&mut events),
+                None => events.clear(),
+            }
             stream.confirm(ack);
         }
         anyhow::Ok((counts, Instant::now()))
@@ -110,7 +129,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, events: impl Iterator<Item = Event>) {
+    fn add(&mut self, events: &[Event]) {
         for event in events {
             match event {
                 Event::Change(change) => {

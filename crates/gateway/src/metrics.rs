@@ -130,6 +130,11 @@ impl Metrics {
         self.replication_reported.store(now, Ordering::Relaxed);
     }
 
+    /// Connections closed as slow consumers so far.
+    pub fn slow_consumer_closes(&self) -> u64 {
+        self.slow_consumer_closes.load(Ordering::Relaxed)
+    }
+
     /// Time spent decoding one batch of transactions.
     pub fn observe_decode(&self, took: Duration) {
         self.decode.observe(took);

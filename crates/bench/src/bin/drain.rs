@@ -1,6 +1,8 @@
 //! `drain`: empties pre-filled replication slots through walcast and through
 //! `pg_recvlogical`, in the same run on the same server, and prints both
-//! rates. Run it with `crates/bench/scripts/drain.sh` (release build).
+//! rates. Run it with `crates/bench/scripts/drain.sh` (release build);
+//! `--subscriptions 0,10000,100000` runs walcast's side through a gateway
+//! holding that many subscriptions (B2).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +12,8 @@ use bench::fixture::{self, Workload};
 use bench::report;
 use bench::run::Tool;
 use bench::scenario::{BenchTarget, ScenarioPlan, run_scenario};
-use clap::{Parser, ValueEnum};
+use bench::subscribers::{self, Subscribers};
+use clap::{Parser, Subcommand, ValueEnum};
 use pgcluster::{Cluster, ClusterOptions};
 use replication::{ConnectionConfig, checks};
 
@@ -18,6 +21,8 @@ use replication::{ConnectionConfig, checks};
 #[derive(Debug, Parser)]
 #[command(name = "drain")]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Use this database instead of a throwaway cluster. Needs CREATE and
     /// REPLICATION; replaces schema and publication `walcast_bench`.
     #[arg(long, env = "WALCAST_BENCH_DATABASE_URL")]
@@ -45,6 +50,29 @@ struct Args {
     /// under /usr/lib/postgresql, else PATH).
     #[arg(long)]
     pg_recvlogical: Option<PathBuf>,
+    /// Publish walcast's side into a gateway holding this many
+    /// subscriptions (comma-separated: one scenario each), held over real
+    /// sockets by a client process; each row reaches exactly one of them.
+    /// Without it, walcast's side stops after decoding.
+    #[arg(long, value_delimiter = ',')]
+    subscriptions: Vec<usize>,
+    /// Rows in each backlog (default 400k single-row transactions and
+    /// 800k rows in transactions of ten; B2 uses 2M).
+    #[arg(long)]
+    changes: Option<u64>,
+    /// With `--subscriptions`: how many of the backlog's 100 conversations
+    /// (each 1% of its rows) one subscription watches; the rows of the
+    /// others match no subscription. B2 watches 1%.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    watched: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The client process behind `--subscriptions` (started by the
+    /// benchmark itself).
+    #[command(hide = true)]
+    Subscribers(subscribers::ClientArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +101,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(Command::Subscribers(client)) = args.command {
+        return subscribers::client_main(client);
+    }
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; figures mean nothing without --release");
     }
@@ -128,7 +159,84 @@ async fn bench(args: &Args, url: &str) -> anyhow::Result<()> {
     };
     let mut results = Vec::new();
     for plan in plans(args) {
-        let name = plan.workload.name;
+        if args.subscriptions.is_empty() {
+            results.push(run_plan(&target, &plan).await?);
+            continue;
+        }
+        for &count in &args.subscriptions {
+            let mut watched = fixture::conversation_ids(&target.sql).await?;
+            watched.truncate(args.watched as usize);
+            if count != 0 && count < watched.len() {
+                anyhow::bail!(
+                    "--subscriptions: 0 or at least --watched ({})",
+                    watched.len()
+                );
+            }
+            let started = std::time::Instant::now();
+            let subscribers = Subscribers::start(count, &watched).await?;
+            println!(
+                "\n{count} subscriptions ({} watching a conversation of the backlog) joined over {} sockets in {:.1} s",
+                watched.len().min(count),
+                count
+                    .div_ceil(subscribers::CHANNELS_PER_SOCKET)
+                    .max(watched.len().min(count)),
+                started.elapsed().as_secs_f64()
+            );
+            let mut plan = plan.clone();
+            plan.workload.name = format!("{}+{}", plan.workload.name, subscription_label(count));
+            plan.gateway = Some(subscribers.gateway.clone());
+            if count > 10_000 {
+                plan.goal = report::GOAL_RATIO_MANY;
+            }
+            let result = run_plan(&target, &plan).await?;
+            // Every drain delivered each row to exactly one channel.
+            let walcast_runs = result
+                .runs
+                .iter()
+                .filter(|run| run.tool == Tool::Walcast)
+                .count() as u64;
+            // The fill writes to its 100 conversations in turn.
+            let expected = if count == 0 {
+                0
+            } else {
+                plan.workload.rows() * walcast_runs * args.watched / 100
+            };
+            let received = subscribers
+                .wait_received(expected, std::time::Duration::from_secs(120))
+                .await;
+            let evictions = subscribers.evictions();
+            println!(
+                "  deliveries: {received} of {expected} received by the client process, {evictions} slow-consumer closes"
+            );
+            subscribers.stop().await;
+            if received != expected || evictions > 0 {
+                anyhow::bail!("the subscriptions did not receive every row exactly once");
+            }
+            results.push(result);
+        }
+    }
+
+    println!("\n{}", report::summary(&results));
+    println!("load average {} (end)", load_average());
+    Ok(())
+}
+
+/// `10000` → `10k`.
+fn subscription_label(count: usize) -> String {
+    if count >= 1000 && count % 1000 == 0 {
+        format!("{}k", count / 1000)
+    } else {
+        count.to_string()
+    }
+}
+
+/// Fills the plan's backlog and runs its drains, printing each run.
+async fn run_plan(
+    target: &BenchTarget,
+    plan: &ScenarioPlan,
+) -> anyhow::Result<bench::scenario::ScenarioResult> {
+    let name = plan.workload.name.clone();
+    {
         let on_filled = |backlog: &_| {
             println!("\n{}", report::backlog_line(backlog));
             println!(
@@ -137,13 +245,9 @@ async fn bench(args: &Args, url: &str) -> anyhow::Result<()> {
             );
             println!("{}", report::run_header());
         };
-        let on_run = |run: &_| println!("{}", report::run_line(name, run));
-        results.push(run_scenario(&target, &plan, on_run, on_filled).await?);
+        let on_run = |run: &_| println!("{}", report::run_line(&name, run));
+        run_scenario(target, plan, on_run, on_filled).await
     }
-
-    println!("\n{}", report::summary(&results));
-    println!("load average {} (end)", load_average());
-    Ok(())
 }
 
 /// Scenario A (single-row transactions, pg_recvlogical first) and B (ten
@@ -156,23 +260,27 @@ fn plans(args: &Args) -> Vec<ScenarioPlan> {
     });
     let single = ScenarioPlan {
         workload: Workload {
-            name: "single",
-            transactions: 400_000 / scale,
+            name: "single".to_owned(),
+            transactions: args.changes.unwrap_or(400_000) / scale,
             rows_per_transaction: 1,
         },
         rounds: args.rounds,
         first: Tool::PgRecvlogical,
         only,
+        gateway: None,
+        goal: report::GOAL_RATIO,
     };
     let batched = ScenarioPlan {
         workload: Workload {
-            name: "batched",
-            transactions: 80_000 / scale,
+            name: "batched".to_owned(),
+            transactions: args.changes.unwrap_or(800_000) / 10 / scale,
             rows_per_transaction: 10,
         },
         rounds: args.rounds,
         first: Tool::Walcast,
         only,
+        gateway: None,
+        goal: report::GOAL_RATIO,
     };
     match args.scenario {
         Scenarios::Single => vec![single],
