@@ -13,9 +13,12 @@
 //! ([`subscribers`]): the ingest path as `walcast serve` runs it (B2).
 //!
 //! The `drain` binary wires these together; `scripts/drain.sh` runs it.
+//! [`load`] is the WebSocket load harness behind the `load` binary
+//! (benchmarks B1 and B5).
 
 pub mod cpu;
 pub mod fixture;
+pub mod load;
 pub mod recvlogical;
 pub mod report;
 pub mod run;

@@ -1,0 +1,28 @@
+//! A multi-process WebSocket load harness speaking what realtime-js speaks
+//! (vsn 2.0.0 array frames, `phx_join` with `postgres_changes` bindings,
+//! heartbeats every 25 s), and the benchmarks built on it: B1
+//! commit → client latency and B5 connect + join churn (BENCHMARKS.md).
+//!
+//! ```text
+//!  load b1 | load b5 (coordinator: PostgreSQL, walcast serve, baselines, report)
+//!     ├──spawns──▶ load subscribers | churn | joins  × k  (current-thread runtime, ≤ 19,000 sockets each)
+//!     │               stdin: window / report ─▶ stdout: JSON lines (ipc.rs)
+//!     └──spawns──▶ walcast serve, pgbench, load ack-server
+//! ```
+//!
+//! Every process is the `load` binary; children stop when their stdin
+//! closes and are killed when their handle drops.
+
+pub mod ack_server;
+pub mod b1;
+pub mod b5;
+pub mod chat;
+pub mod churn;
+pub mod client;
+pub mod ipc;
+pub mod latency;
+pub mod poller;
+pub mod process;
+pub mod protocol;
+pub mod raw_reader;
+pub mod subscribers;
