@@ -32,26 +32,28 @@
 //! The queue is a `VecDeque` behind a `Mutex` held only to push or pop,
 //! and it gives its buffer back whenever it runs empty: an idle connection
 //! holds no queue memory (tokio's `mpsc` would hold a 32-slot block for
-//! life). A fan-out frame is encoded once per vsn ([`FanoutFrame`]) and
-//! handed to every socket as shared [`bytes::Bytes`]; the only per-socket
-//! copy is the one into the socket's write buffer.
+//! life). The writer and the session are woken through one
+//! [`AtomicWaker`] each and a few flags: a `Notify` and a
+//! `CancellationToken` cost about 170 bytes more per connection on the
+//! heap, and their waiting futures (64 and 72 bytes, three of them) are
+//! part of every connection's task. A fan-out frame is encoded once per vsn ([`FanoutFrame`]) and
+//! handed to every socket as shared bytes, which the socket writes in
+//! place: there is no per-socket copy.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::poll_fn;
+use futures_util::task::AtomicWaker;
 use futures_util::{Sink, SinkExt};
-use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{FanoutFrame, ServerFrame, TextFrame, Vsn};
+use crate::socket::Outgoing;
 
 /// Frames a connection may have queued before it counts as slow.
 pub const DEFAULT_QUEUE_FRAMES: usize = 1024;
@@ -70,6 +72,10 @@ const WRITE_BATCH: usize = 64;
 pub mod close {
     /// The server is shutting down; reconnect elsewhere or later.
     pub const GOING_AWAY: u16 = 1001;
+    /// The client broke the WebSocket framing rules.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
     /// The client broke the protocol (for example too many joins per second).
     pub const POLICY_VIOLATION: u16 = 1008;
     /// A frame larger than the configured limit.
@@ -153,15 +159,19 @@ struct Shared {
     vsn: Vsn,
     limits: QueueLimits,
     queue: Mutex<Queue>,
-    /// Wakes the writer when a frame is queued or the queue closes.
-    ready: Notify,
+    /// Wakes the writer: a frame was queued, the queue closed, or the
+    /// connection stopped.
+    writer: AtomicWaker,
+    /// Wakes the session (the one task waiting in [`Connection::evicted`])
+    /// when the connection is evicted.
+    session: AtomicWaker,
     /// Live [`Connection`] handles.
     handles: AtomicUsize,
     total: QueuedBytes,
-    /// Set before `stop` is cancelled for a slow consumer.
+    /// Set, before `stopped`, for a slow consumer.
     evicted: AtomicBool,
-    /// Cancelled on eviction, or when the last handle is dropped.
-    stop: CancellationToken,
+    /// Set on eviction, or when the last handle is dropped.
+    stopped: AtomicBool,
     dropped: AtomicU64,
 }
 
@@ -181,8 +191,29 @@ impl Shared {
     fn evict(&self) {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         self.queue().closed = true;
-        self.evicted.store(true, Ordering::Relaxed);
-        self.stop.cancel();
+        self.evicted.store(true, Ordering::Release);
+        self.stopped.store(true, Ordering::Release);
+        self.writer.wake();
+        self.session.wake();
+    }
+
+    /// Resolves once the connection is evicted or every handle is gone.
+    fn stopped(&self) -> impl Future<Output = ()> + '_ {
+        poll_fn(move |cx| Self::poll_flag(&self.stopped, &self.writer, cx))
+    }
+
+    /// Ready once `flag` is set; `waker` is woken when it is.
+    fn poll_flag(flag: &AtomicBool, waker: &AtomicWaker, cx: &mut Context<'_>) -> Poll<()> {
+        if flag.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        waker.register(cx.waker());
+        // Set between the check and the registration: nobody woke us.
+        if flag.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -195,11 +226,12 @@ impl Connection {
             vsn,
             limits,
             queue: Mutex::new(Queue::default()),
-            ready: Notify::new(),
+            writer: AtomicWaker::new(),
+            session: AtomicWaker::new(),
             handles: AtomicUsize::new(1),
             total: total.clone(),
             evicted: AtomicBool::new(false),
-            stop: CancellationToken::new(),
+            stopped: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
         });
         let outbox = Outbox {
@@ -242,7 +274,7 @@ impl Connection {
             queue.bytes += len;
         }
         shared.total.0.fetch_add(len, Ordering::Relaxed);
-        shared.ready.notify_one();
+        shared.writer.wake();
         true
     }
 
@@ -251,9 +283,12 @@ impl Connection {
         self.send(Outbound::Frame(ServerFrame::Text(frame)))
     }
 
-    /// Cancelled when the connection was evicted as a slow consumer.
-    pub fn evicted(&self) -> &CancellationToken {
-        &self.shared.stop
+    /// Resolves once the connection is evicted as a slow consumer. One
+    /// task at a time may wait (the session): a second waiter would take
+    /// the first one's wakeup.
+    pub fn evicted(&self) -> impl Future<Output = ()> + Send + '_ {
+        let shared = &*self.shared;
+        poll_fn(move |cx| Shared::poll_flag(&shared.evicted, &shared.session, cx))
     }
 
     /// Frames refused because the queue was full.
@@ -275,10 +310,10 @@ impl Drop for Connection {
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.queue().closed = true;
+            self.shared.stopped.store(true, Ordering::Release);
             // Wakes a writer waiting for frames, or stuck on a client
             // that stopped reading.
-            self.shared.ready.notify_one();
-            self.shared.stop.cancel();
+            self.shared.writer.wake();
         }
     }
 }
@@ -286,14 +321,23 @@ impl Drop for Connection {
 impl Outbox {
     /// The next frame; `None` once the queue is closed and empty.
     async fn recv(&self) -> Option<Outbound> {
-        loop {
-            if let Some(next) = self.try_recv() {
-                return Some(next);
+        poll_fn(|cx| {
+            let next = self.poll_next_frame();
+            if next.is_ready() {
+                return next;
             }
-            if self.shared.queue().closed {
-                return None;
-            }
-            self.shared.ready.notified().await;
+            self.shared.writer.register(cx.waker());
+            // Queued or closed between the look and the registration.
+            self.poll_next_frame()
+        })
+        .await
+    }
+
+    fn poll_next_frame(&self) -> Poll<Option<Outbound>> {
+        match self.try_recv() {
+            Some(next) => Poll::Ready(Some(next)),
+            None if self.shared.queue().closed => Poll::Ready(None),
+            None => Poll::Pending,
         }
     }
 
@@ -338,26 +382,26 @@ enum End {
 }
 
 /// Owns the write half of the socket.
-pub struct Writer<S> {
+pub(crate) struct Writer<S> {
     sink: S,
     /// Sending ends: the session and the hub, through [`Connection`]. The
     /// writer holds no handle itself, so the queue closes (and the writer
     /// ends) once the session and the hub have let go of the connection.
     outbox: Outbox,
     vsn: Vsn,
-    /// A message taken from the queue that the sink has not accepted yet,
+    /// A frame taken from the queue that the sink has not accepted yet,
     /// and a close request taken from the queue: kept here, not in the
     /// future, so that an abandoned write loses nothing.
-    pending: Option<Message>,
+    pending: Option<ServerFrame>,
     close_requested: Option<(u16, &'static str)>,
 }
 
 impl<S, E> Writer<S>
 where
-    S: Sink<Message, Error = E> + Unpin,
+    S: Sink<Outgoing, Error = E> + Unpin,
 {
     /// A writer for `sink` draining `outbox`.
-    pub fn new(sink: S, outbox: Outbox) -> Self {
+    pub(crate) fn new(sink: S, outbox: Outbox) -> Self {
         Self {
             sink,
             vsn: outbox.shared.vsn,
@@ -370,12 +414,12 @@ where
     /// Writes until the queue closes, a close is requested, the connection
     /// is evicted, or the socket fails. Several queued frames are written
     /// before one flush.
-    pub async fn run(&mut self) {
-        let stop = self.outbox.shared.stop.clone();
+    pub(crate) async fn run(&mut self) {
+        let shared = Arc::clone(&self.outbox.shared);
         let end = loop {
             let step = tokio::select! {
                 biased;
-                () = stop.cancelled() => break self.stop_reason(),
+                () = shared.stopped() => break self.stop_reason(),
                 step = self.step() => step,
             };
             match step {
@@ -389,12 +433,12 @@ where
     }
 
     /// Whether the connection was evicted as a slow consumer.
-    pub fn evicted(&self) -> bool {
-        self.outbox.shared.evicted.load(Ordering::Relaxed)
+    pub(crate) fn evicted(&self) -> bool {
+        self.outbox.shared.evicted.load(Ordering::Acquire)
     }
 
     fn stop_reason(&self) -> End {
-        if self.outbox.shared.evicted.load(Ordering::Relaxed) {
+        if self.evicted() {
             End::Evicted
         } else {
             End::Stopped
@@ -431,24 +475,24 @@ where
             .map(|(code, reason)| End::Close(code, reason)))
     }
 
-    /// Makes a frame taken from the queue the pending message, or notes
-    /// the close request.
+    /// Makes a frame taken from the queue the pending frame, or notes the
+    /// close request. A fan-out frame's bytes are shared, not copied.
     fn take(&mut self, outbound: Outbound) {
         match outbound {
-            Outbound::Frame(frame) => self.pending = Some(to_message(&frame)),
-            Outbound::Fanout(frame) => self.pending = frame.frame(self.vsn).map(to_message),
+            Outbound::Frame(frame) => self.pending = Some(frame),
+            Outbound::Fanout(frame) => self.pending = frame.frame(self.vsn).cloned(),
             Outbound::Close(code, reason) => self.close_requested = Some((code, reason)),
         }
     }
 
-    /// Hands the pending message to the sink once it is ready for it.
+    /// Hands the pending frame to the sink once it is ready for it.
     async fn feed_pending(&mut self) -> Result<(), E> {
         if self.pending.is_none() {
             return Ok(());
         }
         poll_fn(|cx| Pin::new(&mut self.sink).poll_ready(cx)).await?;
-        if let Some(message) = self.pending.take() {
-            Pin::new(&mut self.sink).start_send(message)?;
+        if let Some(frame) = self.pending.take() {
+            Pin::new(&mut self.sink).start_send(Outgoing::Frame(frame))?;
         }
         Ok(())
     }
@@ -479,52 +523,30 @@ where
         let frame = match end {
             End::Evicted => {
                 self.drain().await?;
-                close_frame(close::SLOW_CONSUMER, "slow consumer: outbound queue full")
+                Some((close::SLOW_CONSUMER, "slow consumer: outbound queue full"))
             }
             End::Close(code, reason) => {
                 self.feed_pending().await?;
-                close_frame(code, reason)
+                Some((code, reason))
             }
             End::Stopped => {
                 // The session is gone: deliver its last words (replies,
                 // its close request) first.
                 self.drain().await?;
                 self.close_requested
-                    .and_then(|(code, reason)| close_frame(code, reason))
             }
             End::Failed => return Ok(()),
         };
-        // Refused once the client has closed first; closing the sink then
-        // still sends tungstenite's queued reply to the client's close.
-        let _ = self.sink.send(Message::Close(frame)).await;
+        // Dropped by the socket when the client closed first: its reply to
+        // the client's close is queued already, and closing flushes it.
+        let _ = self.sink.send(Outgoing::Close(frame)).await;
         self.sink.close().await
     }
-}
-
-fn close_frame(code: u16, reason: &'static str) -> Option<CloseFrame> {
-    Some(CloseFrame {
-        code: code.into(),
-        reason: reason.into(),
-    })
 }
 
 fn frame_len(frame: &ServerFrame) -> usize {
     match frame {
         ServerFrame::Text(text) => text.len(),
         ServerFrame::Binary(bytes) => bytes.len(),
-    }
-}
-
-/// A message sharing the frame's bytes. Text frames go out as a raw text
-/// frame: they were encoded from `str`, so tungstenite's UTF-8 check on
-/// `Message::Text` (one per socket) would only repeat work.
-fn to_message(frame: &ServerFrame) -> Message {
-    match frame {
-        ServerFrame::Text(text) => Message::Frame(Frame::message(
-            text.to_bytes(),
-            OpCode::Data(Data::Text),
-            true,
-        )),
-        ServerFrame::Binary(bytes) => Message::Binary(bytes.clone()),
     }
 }

@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use changes::{Epoch, ReplayLimits};
 use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use router::{Binding, SharedIndex, SubscriberId};
 use tokio::sync::watch;
 
@@ -89,6 +90,58 @@ struct Member {
     self_broadcast: bool,
 }
 
+/// The members of one topic. Most topics have a single member (a user's
+/// own channel), so that one is kept inline: a hash table sized for one
+/// costs more than 100 bytes per joined channel. A second member turns it
+/// into a table (boxed, so a one-member entry stays three words).
+enum Members {
+    One(SubscriberId, Member),
+    #[expect(
+        clippy::box_collection,
+        reason = "boxed so that the common one-member entry stays small"
+    )]
+    Many(Box<HashMap<SubscriberId, Member>>),
+}
+
+impl Members {
+    fn insert(&mut self, subscriber: SubscriberId, member: Member) {
+        match self {
+            Self::One(one, existing) if *one == subscriber => *existing = member,
+            Self::One(one, existing) => {
+                let mut many = HashMap::with_capacity(2);
+                many.insert(*one, existing.clone());
+                many.insert(subscriber, member);
+                *self = Self::Many(Box::new(many));
+            }
+            Self::Many(many) => {
+                many.insert(subscriber, member);
+            }
+        }
+    }
+
+    /// Removes `subscriber` from a table; true when it is the only
+    /// member, so the topic itself must go.
+    fn remove(&mut self, subscriber: SubscriberId) -> bool {
+        let Self::Many(many) = self else {
+            return matches!(self, Self::One(one, _) if *one == subscriber);
+        };
+        many.remove(&subscriber);
+        let last = (many.len() == 1).then(|| many.drain().next()).flatten();
+        if let Some((one, member)) = last {
+            *self = Self::One(one, member);
+        }
+        matches!(self, Self::Many(many) if many.is_empty())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (SubscriberId, &Member)> {
+        let (one, many) = match self {
+            Self::One(one, member) => (Some((*one, member)), None),
+            Self::Many(many) => (None, Some(many.iter().map(|(id, member)| (*id, member)))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+}
+
 /// Shared registry of joined channels and their postgres_changes bindings.
 #[derive(Clone, Default)]
 pub struct Hub {
@@ -98,7 +151,7 @@ pub struct Hub {
 pub(crate) struct HubInner {
     pub(crate) index: SharedIndex,
     pub(crate) channels: DashMap<SubscriberId, Channel>,
-    topics: DashMap<TopicKey, HashMap<SubscriberId, Member>>,
+    topics: DashMap<TopicKey, Members>,
     presence: DashMap<TopicKey, PresenceTopic>,
     next_presence_ref: AtomicU64,
     next_subscriber: AtomicU64,
@@ -173,13 +226,16 @@ impl Hub {
             bindings,
             form,
         } = registration;
-        self.inner.topics.entry(topic.clone()).or_default().insert(
-            subscriber,
-            Member {
-                connection: connection.clone(),
-                self_broadcast,
-            },
-        );
+        let member = Member {
+            connection: connection.clone(),
+            self_broadcast,
+        };
+        match self.inner.topics.entry(topic.clone()) {
+            Entry::Occupied(mut members) => members.get_mut().insert(subscriber, member),
+            Entry::Vacant(vacant) => {
+                vacant.insert(Members::One(subscriber, member));
+            }
+        }
         self.inner.channels.insert(
             subscriber,
             Channel {
@@ -202,20 +258,9 @@ impl Hub {
         self.inner.index.remove_subscriber(subscriber);
         if let Some((_, channel)) = self.inner.channels.remove(&subscriber) {
             self.untrack(&channel.topic, subscriber);
-            let emptied = self
-                .inner
+            self.inner
                 .topics
-                .get_mut(&channel.topic)
-                .map(|mut members| {
-                    members.remove(&subscriber);
-                    members.is_empty()
-                })
-                .unwrap_or(false);
-            if emptied {
-                self.inner
-                    .topics
-                    .remove_if(&channel.topic, |_, members| members.is_empty());
-            }
+                .remove_if_mut(&channel.topic, |_, members| members.remove(subscriber));
         }
     }
 
@@ -241,7 +286,7 @@ impl Hub {
         let frame = Arc::new(frame);
         let mut delivered = 0;
         for (subscriber, member) in members.iter() {
-            if Some(*subscriber) == from && !member.self_broadcast {
+            if Some(subscriber) == from && !member.self_broadcast {
                 continue;
             }
             if member.connection.send(Outbound::Fanout(Arc::clone(&frame))) {
@@ -315,7 +360,7 @@ impl Hub {
         };
         let frame = Arc::new(frame);
         if let Some(members) = self.inner.topics.get(topic) {
-            for member in members.values() {
+            for (_, member) in members.iter() {
                 member.connection.send(Outbound::Fanout(Arc::clone(&frame)));
             }
         }
@@ -373,3 +418,41 @@ impl Hub {
 
 /// The locked replay window.
 pub(crate) type WindowGuard<'a> = std::sync::MutexGuard<'a, Window>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::{QueueLimits, QueuedBytes};
+    use crate::protocol::Vsn;
+
+    fn member() -> Member {
+        let (connection, _outbox) =
+            Connection::new(1, Vsn::V2, QueueLimits::default(), &QueuedBytes::default());
+        Member {
+            connection,
+            self_broadcast: false,
+        }
+    }
+
+    fn ids(members: &Members) -> Vec<u64> {
+        let mut ids: Vec<u64> = members.iter().map(|(id, _)| id.0).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn members_grow_into_a_table_and_shrink_back_to_one() {
+        let mut members = Members::One(SubscriberId(1), member());
+        assert!(!members.remove(SubscriberId(9)), "not a member");
+        members.insert(SubscriberId(2), member());
+        members.insert(SubscriberId(3), member());
+        assert!(matches!(members, Members::Many(_)));
+        assert_eq!(ids(&members), [1, 2, 3]);
+        assert!(!members.remove(SubscriberId(1)));
+        assert!(!members.remove(SubscriberId(3)));
+        assert!(matches!(members, Members::One(SubscriberId(2), _)));
+        members.insert(SubscriberId(2), member());
+        assert_eq!(ids(&members), [2], "a second insert replaces");
+        assert!(members.remove(SubscriberId(2)), "the last member leaves");
+    }
+}

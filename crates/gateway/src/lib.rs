@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  HTTP upgrade ──auth::connect_token──▶ Authenticator::verify ──▶ 401 {"error":…} or upgrade
-//!  frames ──protocol::FrameDecoder──▶ ClientFrame ──▶ session (join: auth::join_token + verify)
+//!  bytes ──socket (wsframe)──▶ frames ──protocol::FrameDecoder──▶ ClientFrame ──▶ session (join: auth::join_token + verify)
 //!  session / router ──protocol::encode, FanoutFrame──▶ frames
 //! ```
 //!
@@ -24,6 +24,7 @@ pub mod reasons;
 mod replay;
 mod server;
 mod session;
+mod socket;
 mod token;
 mod websocket;
 

@@ -19,7 +19,6 @@ use std::time::{Duration, SystemTime};
 use changes::Event;
 use futures_util::{Sink, Stream};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info};
@@ -29,7 +28,7 @@ use warp::{Filter, Reply};
 
 use crate::auth::{self, Authenticator};
 use crate::connection::{
-    Connection, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_FRAMES, QueueLimits, QueuedBytes, Writer,
+    Connection, DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_FRAMES, Outbox, QueueLimits, QueuedBytes, Writer,
 };
 use crate::hub::{Hub, TopicKey};
 use crate::protocol::{
@@ -37,6 +36,7 @@ use crate::protocol::{
 };
 use crate::rate_limit::BroadcastRate;
 use crate::session::Session;
+use crate::socket::{Inbound, Outgoing, ReadError};
 use crate::token::BearerToken;
 use crate::websocket::{self, Handshake, SharedSocket};
 
@@ -71,11 +71,6 @@ pub struct Limits {
     /// Messages all callers together may broadcast over HTTP per second;
     /// beyond it the answer is 429.
     pub http_broadcast_per_second: u32,
-    /// Initial read buffer of a socket; it grows to fit a larger frame.
-    /// Every open socket holds it (tungstenite's default is 128 KiB).
-    pub read_buffer_bytes: usize,
-    /// Bytes the writer gathers before one write to the socket.
-    pub write_buffer_bytes: usize,
     /// Upgrade with warp's `ws()` (tungstenite's default 128 KiB buffers)
     /// instead of walcast's own upgrade. Only for the idle-memory
     /// benchmark's baseline.
@@ -95,8 +90,6 @@ impl Default for Limits {
             queue_bytes: DEFAULT_QUEUE_BYTES,
             http_broadcast_per_token_per_second: 100,
             http_broadcast_per_second: 1000,
-            read_buffer_bytes: 256,
-            write_buffer_bytes: 4096,
             legacy_warp_ws: false,
         }
     }
@@ -438,14 +431,16 @@ impl Gateway {
             Err((status, message)) => return error_response(status, &message),
         };
         let (response, on_upgrade) = accepted.into_parts();
-        let gateway = self.clone();
+        let mut task = self.socket_task(vsn, token);
+        let max_frame_bytes = self.state.limits.max_frame_bytes;
         self.tracker.spawn(async move {
-            // Boxed: the handshake's state is not needed once it is done.
-            let config = websocket::config(&gateway.state.limits);
-            if let Some(socket) = Box::pin(websocket::open(on_upgrade, config)).await {
-                let socket = Box::new(std::sync::Mutex::new(socket));
-                gateway.serve_socket(socket, vsn, token).await;
-            }
+            // Unwrapped in its own statement, so the task holds the socket
+            // once, not also the `Option` it came in.
+            let Some(socket) = websocket::open(on_upgrade, max_frame_bytes).await else {
+                return;
+            };
+            let socket = std::sync::Mutex::new(socket);
+            task.serve(&socket).await;
         });
         response
     }
@@ -462,13 +457,13 @@ impl Gateway {
             Ok(checked) => checked,
             Err((status, message)) => return error_response(status, &message),
         };
-        let gateway = self.clone();
+        let mut task = self.socket_task(vsn, token);
         let max_frame = self.state.limits.max_frame_bytes;
         ws.max_frame_size(max_frame)
             .max_message_size(max_frame)
             .on_upgrade(move |socket| async move {
-                let socket = Box::new(std::sync::Mutex::new(websocket::from_warp(socket)));
-                gateway.serve_socket(socket, vsn, token).await;
+                task.serve(&std::sync::Mutex::new(websocket::from_warp(socket)))
+                    .await;
             })
             .into_response()
     }
@@ -491,13 +486,9 @@ impl Gateway {
         Ok((token, vsn))
     }
 
-    /// Runs one upgraded socket: its session and its writer, joined in
-    /// the calling task. The socket comes boxed, and nothing large is
-    /// moved after the first await, so this future stays small.
-    async fn serve_socket<S>(&self, socket: Box<std::sync::Mutex<S>>, vsn: Vsn, token: BearerToken)
-    where
-        S: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-    {
+    /// A new connection's session and queue, for the task that will serve
+    /// its socket once the upgrade completes.
+    fn socket_task(&self, vsn: Vsn, token: BearerToken) -> SocketTask {
         let state = &self.state;
         let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
         let limits = QueueLimits {
@@ -505,21 +496,65 @@ impl Gateway {
             bytes: state.limits.queue_bytes,
         };
         let (connection, outbox) = Connection::new(id, vsn, limits, &state.queued_bytes);
-        let mut session = Session::new(Arc::clone(state), connection, token);
-        let mut writer = Writer::new(SharedSocket(&socket), outbox);
+        SocketTask {
+            state: Arc::clone(state),
+            shutdown: self.shutdown.clone(),
+            id,
+            vsn,
+            session: Some(Session::new(Arc::clone(state), connection, token)),
+            outbox: Some(outbox),
+        }
+    }
+}
+
+/// What one connection's task owns: its session and the writer's end of
+/// its queue, made before the upgrade completes.
+///
+/// Built outside the task and borrowed by [`SocketTask::serve`], so the
+/// task's future holds each value once: an `async fn` keeps its arguments
+/// in its state beside what they are moved into, and every idle
+/// connection pays for its task's size (BENCHMARKS.md, B4).
+struct SocketTask {
+    state: Arc<GatewayState>,
+    shutdown: CancellationToken,
+    id: u64,
+    vsn: Vsn,
+    /// `None` once the session has ended.
+    session: Option<Session>,
+    /// Taken by the writer.
+    outbox: Option<Outbox>,
+}
+
+impl SocketTask {
+    /// Runs the session and the writer over `socket`, joined in the calling
+    /// task, until both have finished. The socket lives in the task's
+    /// future, not in a box of its own.
+    async fn serve<S>(&mut self, socket: &std::sync::Mutex<S>)
+    where
+        S: Stream<Item = Result<Inbound, ReadError>>
+            + Sink<Outgoing, Error = std::io::Error>
+            + Unpin,
+    {
+        let Some(outbox) = self.outbox.take() else {
+            return;
+        };
+        let mut writer = Writer::new(SharedSocket(socket), outbox);
+        let state = &self.state;
         state.open_connections.fetch_add(1, Ordering::Relaxed);
         let opened = &state.hub.metrics().connections_total;
         opened.fetch_add(1, Ordering::Relaxed);
-        debug!(connection = id, vsn = vsn.as_str(), "connected");
+        debug!(connection = self.id, vsn = self.vsn.as_str(), "connected");
         let shutdown = self.shutdown.clone();
-        let socket = &*socket;
+        let session = &mut self.session;
         // Built in place: a future bound to a local first would be stored
         // twice. The session is dropped as soon as it ends, which lets go
         // of its connection handle, so the writer finishes too.
         tokio::join!(
             async move {
-                session.run(SharedSocket(socket), shutdown).await;
-                drop(session);
+                if let Some(running) = session.as_mut() {
+                    running.run(SharedSocket(socket), shutdown).await;
+                }
+                *session = None;
             },
             writer.run()
         );
@@ -528,7 +563,7 @@ impl Gateway {
             closes.fetch_add(1, Ordering::Relaxed);
         }
         state.open_connections.fetch_sub(1, Ordering::Relaxed);
-        debug!(connection = id, "disconnected");
+        debug!(connection = self.id, "disconnected");
     }
 }
 

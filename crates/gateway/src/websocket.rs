@@ -1,10 +1,10 @@
-//! The WebSocket transport: walcast answers the HTTP upgrade itself, so it
-//! chooses the socket's buffers.
+//! The WebSocket transport: walcast answers the HTTP upgrade itself and
+//! speaks the frames itself ([`Socket`]), so it decides what a socket holds.
 //!
 //! ```text
 //!  GET …/websocket ──warp: query, x-api-key, Handshake (headers + hyper's OnUpgrade)──▶ Gateway::upgrade
 //!     │ not an upgrade ─▶ 400 {"error": …}        bad token ─▶ 401 {"error": …}     (no upgrade)
-//!     └─▶ 101 + Sec-WebSocket-Accept ──OnUpgrade──▶ WebSocketStream (tungstenite, small buffers)
+//!     └─▶ 101 + Sec-WebSocket-Accept ──OnUpgrade──▶ Socket (wsframe; no buffer while idle)
 //!                                   one task: Session (reads) + Writer (writes), SharedSocket
 //! ```
 //!
@@ -12,14 +12,11 @@
 //!
 //! warp's `ws()` filter gives tungstenite its default configuration: a
 //! 128 KiB read buffer, zero-filled by the first read, so resident for the
-//! life of every socket, and a 128 KiB write-buffer target. Here the read
-//! buffer starts at [`Limits::read_buffer_bytes`] and the writer batches up
-//! to [`Limits::write_buffer_bytes`] before a write. tungstenite (0.29)
-//! never shrinks either buffer: the read buffer reserves a frame's whole
-//! length on top of what it already holds, so it ends at up to twice the
-//! largest frame read (typically the join), and the write buffer keeps the
-//! size of the largest batch. `crates/bench`'s `idle-memory` measures the
-//! result (BENCHMARKS.md, B4).
+//! life of every socket, and a 128 KiB write-buffer target. Even with
+//! small buffers, tungstenite (0.29) never shrinks them: the read buffer
+//! ends at up to twice the largest frame read, the write buffer at the
+//! largest batch. [`Socket`] holds neither while idle (see its module).
+//! `crates/bench`'s `idle-memory` measures the result (BENCHMARKS.md, B4).
 //!
 //! The old path stays behind [`Limits::legacy_warp_ws`], for that
 //! benchmark's same-run baseline only.
@@ -29,17 +26,16 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt, future};
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tracing::debug;
 use warp::http::{HeaderMap, HeaderValue, StatusCode, header};
 use warp::{Filter, Reply};
 
+use crate::protocol::ServerFrame;
+#[cfg(doc)]
 use crate::server::Limits;
+use crate::socket::{Inbound, Outgoing, ReadError, Socket};
 
 /// Why a request to a WebSocket endpoint was not upgraded (HTTP 400 body).
 pub(crate) const NOT_AN_UPGRADE: &str = "expected a WebSocket upgrade request (version 13)";
@@ -117,25 +113,13 @@ impl Accepted {
     }
 }
 
-/// The socket configuration for `limits`.
-pub(crate) fn config(limits: &Limits) -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(limits.write_buffer_bytes)
-        .max_message_size(Some(limits.max_frame_bytes))
-        .max_frame_size(Some(limits.max_frame_bytes))
-}
-
 /// Waits for hyper to hand over the upgraded connection and wraps it.
 pub(crate) async fn open(
     on_upgrade: OnUpgrade,
-    config: WebSocketConfig,
-) -> Option<WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>> {
+    max_frame_bytes: usize,
+) -> Option<Socket<TokioIo<Upgraded>>> {
     match on_upgrade.await {
-        Ok(upgraded) => Some(
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await,
-        ),
+        Ok(upgraded) => Some(Socket::new(TokioIo::new(upgraded), max_frame_bytes)),
         Err(err) => {
             debug!(error = %err, "websocket upgrade failed");
             None
@@ -143,61 +127,45 @@ pub(crate) async fn open(
     }
 }
 
-/// warp's WebSocket as a stream and sink of tungstenite messages, so the
-/// session and writer run unchanged over the baseline path.
+/// warp's WebSocket as a stream of [`Inbound`] and a sink of
+/// [`Outgoing`], so the session and writer run unchanged over the
+/// baseline path. warp answers pings itself.
 pub(crate) fn from_warp(
     socket: warp::ws::WebSocket,
-) -> impl Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Send + Unpin + 'static
-{
+) -> impl Stream<Item = Result<Inbound, ReadError>>
++ Sink<Outgoing, Error = std::io::Error>
++ Send
++ Unpin
++ 'static {
     socket
-        .map(|message| match message {
-            Ok(message) => Ok(from_warp_message(message)),
-            Err(err) => Err(WsError::Io(std::io::Error::other(err))),
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(message) => from_warp_message(message).map(Ok),
+                Err(err) => Some(Err(ReadError::Io(std::io::Error::other(err)))),
+            })
         })
-        .sink_map_err(|err| WsError::Io(std::io::Error::other(err)))
-        .with(|message| future::ready(Ok::<_, WsError>(to_warp_message(message))))
+        .sink_map_err(std::io::Error::other)
+        .with(|outgoing| future::ready(Ok::<_, std::io::Error>(to_warp_message(outgoing))))
 }
 
-fn from_warp_message(message: warp::ws::Message) -> Message {
+fn from_warp_message(message: warp::ws::Message) -> Option<Inbound> {
     if message.is_close() {
-        let frame = message.close_frame().map(|(code, reason)| CloseFrame {
-            code: code.into(),
-            reason: Utf8Bytes::from(reason),
-        });
-        return Message::Close(frame);
-    }
-    let (text, binary, ping) = (message.is_text(), message.is_binary(), message.is_ping());
-    let bytes = message.into_bytes();
-    if text {
-        Utf8Bytes::try_from(bytes).map_or(Message::Binary(Default::default()), Message::Text)
-    } else if binary {
-        Message::Binary(bytes)
-    } else if ping {
-        Message::Ping(bytes)
+        Some(Inbound::Close)
+    } else if message.is_text() {
+        Some(Inbound::Text(message.into_bytes()))
+    } else if message.is_binary() {
+        Some(Inbound::Binary(message.into_bytes()))
     } else {
-        Message::Pong(bytes)
+        None
     }
 }
 
-fn to_warp_message(message: Message) -> warp::ws::Message {
-    match message {
-        Message::Text(text) => warp::ws::Message::text(text.as_str()),
-        Message::Binary(bytes) => warp::ws::Message::binary(bytes),
-        Message::Ping(bytes) => warp::ws::Message::ping(bytes),
-        Message::Pong(bytes) => warp::ws::Message::pong(bytes),
-        Message::Close(Some(frame)) => {
-            warp::ws::Message::close_with(u16::from(frame.code), frame.reason.to_string())
-        }
-        Message::Close(None) => warp::ws::Message::close(),
-        Message::Frame(frame) => {
-            let text = frame.header().opcode == OpCode::Data(Data::Text);
-            let payload = frame.into_payload();
-            if text {
-                warp::ws::Message::text(String::from_utf8_lossy(&payload))
-            } else {
-                warp::ws::Message::binary(payload)
-            }
-        }
+fn to_warp_message(outgoing: Outgoing) -> warp::ws::Message {
+    match outgoing {
+        Outgoing::Frame(ServerFrame::Text(text)) => warp::ws::Message::text(text.as_str()),
+        Outgoing::Frame(ServerFrame::Binary(bytes)) => warp::ws::Message::binary(bytes),
+        Outgoing::Close(Some((code, reason))) => warp::ws::Message::close_with(code, reason),
+        Outgoing::Close(None) => warp::ws::Message::close(),
     }
 }
 

@@ -8,8 +8,11 @@
 //! validated the way Supabase Realtime's `parse_subscription_params`
 //! validates it (same cases, same error texts), and given the id the join
 //! reply echoes. realtime-js compares the echoed objects with its own
-//! field by field and routes events by id, so [`Binding`] serializes as
-//! exactly the object the client sent plus `"id"`.
+//! field by field and routes events by id; the gateway echoes the client's
+//! own object (its `protocol::join`), so a [`Binding`] keeps only what
+//! matching needs. One lives in the index for every joined channel, so
+//! its size is per-connection memory (BENCHMARKS.md, B4): a copy of the
+//! client's map alone cost more than 600 bytes.
 //!
 //! Ids: Supabase uses `:erlang.phash2(params)`, a hash of the client's map
 //! in `0..2^27`. walcast hashes the map's canonical JSON (keys sorted) with
@@ -19,10 +22,9 @@
 //! id with probability 2^-27, as on Supabase.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use changes::ChangeKind;
-use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -183,11 +185,12 @@ impl From<FilterError> for BindingError {
     }
 }
 
+/// The scope of a binding no access rule narrowed, shared by all of them.
+static UNRESTRICTED: LazyLock<Arc<Scope>> = LazyLock::new(|| Arc::new(Scope::unrestricted()));
+
 /// A validated `postgres_changes` binding.
 #[derive(Debug, Clone)]
 pub struct Binding {
-    /// The object the client sent, echoed verbatim.
-    params: Map<String, Value>,
     id: BindingId,
     event: EventFilter,
     schema: Selector,
@@ -205,6 +208,11 @@ impl Binding {
         let Value::Object(map) = params else {
             return Err(BindingError::MissingParams(inspect::json(params)));
         };
+        Self::from_object(map)
+    }
+
+    /// [`Binding::from_params`] of an object's fields.
+    pub fn from_object(map: &Map<String, Value>) -> Result<Self, BindingError> {
         let select = match map.get("select") {
             Some(Value::Array(columns)) => {
                 let names: Vec<Arc<str>> = columns
@@ -234,7 +242,10 @@ impl Binding {
             _ if has("user_token") || has("auth_token") => {
                 return Err(BindingError::MissingParams("<redacted>".into()));
             }
-            _ => return Err(BindingError::MissingParams(inspect::json(params))),
+            _ => {
+                let params = Value::Object(map.clone());
+                return Err(BindingError::MissingParams(inspect::json(&params)));
+            }
         };
         let (schema, table) = (Selector::from_name(schema), Selector::from_name(table));
         if select.is_some() && (schema == Selector::Any || table == Selector::Any) {
@@ -242,13 +253,12 @@ impl Binding {
         }
         Ok(Self {
             id: BindingId::of(map),
-            params: map.clone(),
             event: EventFilter::from_param(map.get("event")),
             schema,
             table,
             filter,
             select,
-            scope: Arc::new(Scope::unrestricted()),
+            scope: Arc::clone(&UNRESTRICTED),
         })
     }
 
@@ -256,7 +266,7 @@ impl Binding {
     /// [`JoinGrant::scope`](crate::JoinGrant::scope)); replaces any earlier
     /// scope. For each table the binding selects, the index ANDs the
     /// scope's filter for that table into the client's, or never matches
-    /// the table when the scope denies it. The scope is not echoed.
+    /// the table when the scope denies it.
     pub fn scoped(mut self, scope: Arc<Scope>) -> Self {
         self.scope = scope;
         self
@@ -280,6 +290,12 @@ impl Binding {
     /// The table selected.
     pub fn table(&self) -> &Selector {
         &self.table
+    }
+
+    /// The schema and table selectors, for the index to share its own
+    /// copies of the names.
+    pub(crate) fn selectors_mut(&mut self) -> (&mut Selector, &mut Selector) {
+        (&mut self.schema, &mut self.table)
     }
 
     /// The client's filter.
@@ -313,20 +329,6 @@ impl Binding {
     /// Whether this binding can match changes of `schema.table`.
     pub fn selects(&self, schema: &str, table: &str) -> bool {
         self.schema.matches(schema) && self.table.matches(table)
-    }
-}
-
-/// The join reply's element: the client's object plus `"id"`.
-impl Serialize for Binding {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        for (key, value) in &self.params {
-            if key != "id" {
-                map.serialize_entry(key, value)?;
-            }
-        }
-        map.serialize_entry("id", &self.id)?;
-        map.end()
     }
 }
 

@@ -146,6 +146,12 @@ impl BoundFilter {
         &self.terms
     }
 
+    /// Gives back the spare room the terms were collected with: the index
+    /// keeps a bound filter for every binding, for as long as it lives.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.terms.shrink_to_fit();
+    }
+
     /// This filter's terms, then `other`'s: both must hold. Both must be
     /// bound to the same relation.
     pub(crate) fn and(mut self, other: BoundFilter) -> Self {

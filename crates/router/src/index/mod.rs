@@ -44,7 +44,7 @@ mod value_key;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, hash_map};
 use std::sync::Arc;
 
 use changes::{Change, ChangeKind, Relation};
@@ -118,7 +118,7 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub struct SubscriptionIndex {
     entries: HashMap<BindingKey, Entry>,
-    by_subscriber: HashMap<SubscriberId, Vec<BindingKey>>,
+    by_subscriber: HashMap<SubscriberId, SubscriberKeys>,
     /// Tables by schema and name: those bindings name, and those changes
     /// have been seen for (their relation is kept for insert-time binding).
     schemas: HashMap<Arc<str>, HashMap<Arc<str>, Table>>,
@@ -140,7 +140,9 @@ impl SubscriptionIndex {
     pub fn insert(&mut self, subscriber: SubscriberId, binding: &Binding) -> Inserted {
         let key = BindingKey(self.next_key);
         self.next_key += 1;
-        let binding = Arc::new(binding.clone());
+        let mut binding = binding.clone();
+        share_names(&mut binding, &self.schemas);
+        let binding = Arc::new(binding);
         self.entries.insert(
             key,
             Entry {
@@ -148,7 +150,12 @@ impl SubscriptionIndex {
                 binding: Arc::clone(&binding),
             },
         );
-        self.by_subscriber.entry(subscriber).or_default().push(key);
+        match self.by_subscriber.entry(subscriber) {
+            hash_map::Entry::Occupied(mut keys) => keys.get_mut().push(key),
+            hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(SubscriberKeys::One(key));
+            }
+        }
 
         let Self {
             entries,
@@ -194,8 +201,7 @@ impl SubscriptionIndex {
             return false;
         };
         if let Some(keys) = self.by_subscriber.get_mut(&entry.subscriber) {
-            keys.retain(|k| *k != key);
-            if keys.is_empty() {
+            if keys.remove(key) {
                 self.by_subscriber.remove(&entry.subscriber);
             }
         }
@@ -206,8 +212,11 @@ impl SubscriptionIndex {
     /// Removes every binding of `subscriber` (a channel left or its socket
     /// closed); returns how many there were.
     pub fn remove_subscriber(&mut self, subscriber: SubscriberId) -> usize {
-        let keys = self.by_subscriber.remove(&subscriber).unwrap_or_default();
-        for key in &keys {
+        let Some(keys) = self.by_subscriber.remove(&subscriber) else {
+            return 0;
+        };
+        let keys = keys.as_slice();
+        for key in keys {
             if let Some(entry) = self.entries.remove(key) {
                 self.unfile(*key, &entry);
             }
@@ -359,6 +368,59 @@ impl SubscriptionIndex {
         }
         if tables.is_empty() {
             self.schemas.remove(schema);
+        }
+    }
+}
+
+/// Points `binding`'s schema and table names at the index's copies when
+/// it already knows them: one copy of each name, however many bindings.
+fn share_names(binding: &mut Binding, schemas: &HashMap<Arc<str>, HashMap<Arc<str>, Table>>) {
+    let (Selector::Name(schema), table) = binding.selectors_mut() else {
+        return;
+    };
+    let Some((known, tables)) = schemas.get_key_value(schema) else {
+        return;
+    };
+    *schema = Arc::clone(known);
+    if let Selector::Name(table) = table {
+        if let Some((known, _)) = tables.get_key_value(table) {
+            *table = Arc::clone(known);
+        }
+    }
+}
+
+/// The bindings of one subscriber. Nearly every channel has one, kept
+/// inline: a `Vec` would allocate four slots for it, for every joined
+/// channel (BENCHMARKS.md, B4).
+#[derive(Debug)]
+enum SubscriberKeys {
+    One(BindingKey),
+    Many(Vec<BindingKey>),
+}
+
+impl SubscriberKeys {
+    fn push(&mut self, key: BindingKey) {
+        match self {
+            Self::One(one) => *self = Self::Many(vec![*one, key]),
+            Self::Many(keys) => keys.push(key),
+        }
+    }
+
+    /// Removes `key`; true when no key is left.
+    fn remove(&mut self, key: BindingKey) -> bool {
+        match self {
+            Self::One(one) => *one == key,
+            Self::Many(keys) => {
+                keys.retain(|k| *k != key);
+                keys.is_empty()
+            }
+        }
+    }
+
+    fn as_slice(&self) -> &[BindingKey] {
+        match self {
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(keys) => keys,
         }
     }
 }

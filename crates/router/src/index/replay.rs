@@ -32,7 +32,7 @@ use changes::{Change, ChangeKind, Datum};
 
 use super::table::{self, Bound, ReplayPlacement};
 use super::value_key::ValueKey;
-use super::{SubscriberId, SubscriptionIndex};
+use super::{SubscriberId, SubscriberKeys, SubscriptionIndex};
 use crate::access::TableAccess;
 use crate::binding::{BindingId, Selector};
 
@@ -141,7 +141,7 @@ impl SubscriptionIndex {
                     Arc::ptr_eq(current, relation) || **current == **relation
                 })
             });
-        for key in keys {
+        for key in keys.as_slice() {
             let Some(entry) = self.entries.get(key) else {
                 continue;
             };
@@ -174,7 +174,7 @@ impl SubscriptionIndex {
         let keys = self
             .by_subscriber
             .get(&subscriber)
-            .map_or(&[][..], Vec::as_slice);
+            .map_or(&[][..], SubscriberKeys::as_slice);
         for key in keys {
             let Some(entry) = self.entries.get(key) else {
                 continue;

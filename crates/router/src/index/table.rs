@@ -77,7 +77,7 @@ enum Placement {
     /// is kept here for [`Table::binding_matches`]).
     Keyed {
         column: usize,
-        keys: Vec<ValueKey>,
+        keys: Box<[ValueKey]>,
         slot: Slot,
     },
 }
@@ -250,7 +250,8 @@ impl Table {
     /// Files a bound binding under the plain eq/in term with the fewest
     /// keys (the first of those), provided all its literals have keys; or
     /// in the scan list.
-    fn place(&mut self, key: BindingKey, entry: &Entry, filter: BoundFilter) {
+    fn place(&mut self, key: BindingKey, entry: &Entry, mut filter: BoundFilter) {
+        filter.shrink_to_fit();
         let mut indexed: Option<(usize, Vec<ValueKey>)> = None;
         for term in filter.bound_terms() {
             let Some(literals) = term.equality_literals() else {
@@ -288,9 +289,15 @@ impl Table {
                 if !keys.is_empty() {
                     let values = self.by_value.entry(column).or_default();
                     for value in &keys {
-                        values.entry(value.clone()).or_default().push(slot.clone());
+                        // Most values have one binding (a user's own row):
+                        // room for one, not the four a first push reserves.
+                        values
+                            .entry(value.clone())
+                            .or_insert_with(|| Vec::with_capacity(1))
+                            .push(slot.clone());
                     }
                 }
+                let keys = keys.into_boxed_slice();
                 self.placements
                     .insert(key, Placement::Keyed { column, keys, slot });
             }

@@ -41,12 +41,11 @@ pub(crate) struct RunArgs {
     /// Which upgrade paths to measure.
     #[arg(long, value_enum, default_value_t = Paths::Both)]
     paths: Paths,
-    /// `Limits::read_buffer_bytes` of walcast's path (default: the gateway's).
+    /// Let the servers see one change of the bindings' table first, so
+    /// filters are bound and filed by value at join (as in production once
+    /// the table has had a change), not left pending.
     #[arg(long)]
-    read_buffer_bytes: Option<usize>,
-    /// `Limits::write_buffer_bytes` of walcast's path (default: the gateway's).
-    #[arg(long)]
-    write_buffer_bytes: Option<usize>,
+    table_seen: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,11 +116,8 @@ fn measure(args: &RunArgs, path: Path, secret: &str, token: &str) -> anyhow::Res
     if path == Path::Warp {
         command.arg("--legacy-warp-ws");
     }
-    if let Some(bytes) = args.read_buffer_bytes {
-        command.arg(format!("--read-buffer-bytes={bytes}"));
-    }
-    if let Some(bytes) = args.write_buffer_bytes {
-        command.arg(format!("--write-buffer-bytes={bytes}"));
+    if args.table_seen {
+        command.arg("--table-seen");
     }
     let mut server = Process::spawn(command)?;
     let line = server.read_line()?;
@@ -276,8 +272,14 @@ impl Drop for Process {
 fn print_report(args: &RunArgs, results: &[Measured]) {
     println!();
     println!(
-        "idle-memory: {} connections, each joined to its own channel with one filtered postgres_changes binding (vsn 2.0.0), {} s idle with 25 s heartbeats",
-        args.connections, args.idle_seconds
+        "idle-memory: {} connections, each joined to its own channel with one filtered postgres_changes binding (vsn 2.0.0), {} s idle with 25 s heartbeats{}",
+        args.connections,
+        args.idle_seconds,
+        if args.table_seen {
+            "; the table seen first (filters bound at join)"
+        } else {
+            ""
+        }
     );
     println!();
     println!(

@@ -3,11 +3,14 @@
 //! `listening <addr>` and serves until its stdin closes.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use changes::{Change, ChangeKind, Column, Datum, Event, PgType, Position, Relation, Row};
 use gateway::auth::{Authenticator, JwtSecret};
 use gateway::{Gateway, Limits};
+use pgoutput::ReplicaIdentity;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -23,12 +26,11 @@ pub(crate) struct ServerArgs {
     /// Upgrade with warp's `ws()` (the baseline) instead of walcast's own.
     #[arg(long)]
     legacy_warp_ws: bool,
-    /// The socket read buffer (`Limits::read_buffer_bytes`).
+    /// Publish one INSERT of `public.messages` before serving, as if the
+    /// table had had a change: the index then knows its layout and binds
+    /// each filter as it joins (filed by value), as in production.
     #[arg(long)]
-    read_buffer_bytes: Option<usize>,
-    /// The socket write batch (`Limits::write_buffer_bytes`).
-    #[arg(long)]
-    write_buffer_bytes: Option<usize>,
+    table_seen: bool,
 }
 
 pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -41,17 +43,18 @@ pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let secret = std::env::var(SECRET_ENV).with_context(|| format!("{SECRET_ENV} is not set"))?;
     let authenticator = Authenticator::new(Some(JwtSecret::new(secret)?), None)?;
-    let defaults = Limits::default();
     let limits = Limits {
         legacy_warp_ws: args.legacy_warp_ws,
-        read_buffer_bytes: args.read_buffer_bytes.unwrap_or(defaults.read_buffer_bytes),
-        write_buffer_bytes: args
-            .write_buffer_bytes
-            .unwrap_or(defaults.write_buffer_bytes),
-        ..defaults
+        ..Limits::default()
     };
     let shutdown = CancellationToken::new();
     let gateway = Gateway::new(authenticator, limits, shutdown.clone());
+    if args.table_seen {
+        // Without a replication stream the window is ready at once; the
+        // change is then matched live, which files the table's layout.
+        gateway.hub().set_replay_ready();
+        gateway.publish(&mut vec![Event::Change(messages_insert()?)]);
+    }
     let (addr, server) = gateway.bind(args.addr).await?;
     let done = tokio::spawn(server);
     println!("listening {addr}");
@@ -60,4 +63,30 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
     Ok(())
+}
+
+/// An INSERT of `public.messages (id int8)`, the table the load processes'
+/// bindings select.
+fn messages_insert() -> anyhow::Result<Change> {
+    let int8 = PgType::builtin(20).context("int8 is a built-in type")?;
+    let relation = Relation {
+        oid: 16_384,
+        schema: "public".into(),
+        table: "messages".into(),
+        identity: ReplicaIdentity::Default,
+        columns: vec![Column {
+            name: "id".into(),
+            ty: int8,
+            is_key: true,
+        }],
+    };
+    Ok(Change {
+        position: Position::default(),
+        xid: 1,
+        kind: ChangeKind::Insert,
+        relation: Arc::new(relation),
+        commit_ts: 0,
+        record: Some(Row(vec![Some(Datum::Int(-1))])),
+        old_record: None,
+    })
 }
