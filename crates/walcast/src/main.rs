@@ -76,10 +76,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     }
-    match run(Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
+    // On a worker, not as `block_on`'s future on the main thread: the
+    // consume loop is woken for every transaction by the replication task,
+    // and a wake-up across threads per transaction cost measurable latency
+    // (BENCHMARKS.md, B1) and CPU (the drain benchmark).
+    match tokio::spawn(run(Cli::parse())).await {
+        Ok(Ok(())) => std::process::ExitCode::SUCCESS,
+        Ok(Err(err)) => {
             eprintln!("walcast: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+        Err(panic) => {
+            eprintln!("walcast: {panic}");
             std::process::ExitCode::FAILURE
         }
     }
