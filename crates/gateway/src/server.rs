@@ -152,6 +152,9 @@ fn health_report(state: &GatewayState) -> (bool, serde_json::Value) {
     (ready, body)
 }
 
+/// Pending connections the listening socket queues before `accept`.
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// The gateway: shared state plus the tasks it runs.
 #[derive(Clone)]
 pub struct Gateway {
@@ -245,7 +248,18 @@ impl Gateway {
         SocketAddr,
         impl std::future::Future<Output = ()> + Send + 'static,
     )> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind` does, but with a longer accept queue: a
+        // reconnect storm (every client after a restart) overflowed
+        // tokio's 1,024 (BENCHMARKS.md, B5). The kernel caps it at
+        // `net.core.somaxconn`.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(LISTEN_BACKLOG)?;
         let local = listener.local_addr()?;
         let shutdown = self.shutdown.clone();
         let tracker = self.tracker.clone();
