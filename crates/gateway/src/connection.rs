@@ -27,6 +27,15 @@
 //! client stopped reading is abandoned once the connection is evicted or
 //! every handle is gone, and the closing gets [`CLOSE_GRACE`].
 //!
+//! # Paced producers
+//!
+//! A resume's replay can be longer than the queue, so it is the one
+//! producer that looks at the queue before it sends: it fills the queue up
+//! to half its limits (`Connection::is_half_full`), then waits until the
+//! writer has drained it to a quarter (`Connection::drained`) before it
+//! continues. The other half stays free for live frames and replies, so a
+//! client that reads keeps its connection.
+//!
 //! # Memory
 //!
 //! The queue is a `VecDeque` behind a `Mutex` held only to push or pop,
@@ -75,7 +84,7 @@ pub mod close {
     /// A frame larger than the configured limit.
     pub const TOO_BIG: u16 = 1009;
     /// The outbound queue was full: the client did not read fast enough.
-    /// Reconnect and rejoin (with a resume position, once available).
+    /// Reconnect and rejoin with a resume position.
     pub const SLOW_CONSUMER: u16 = 1013;
     /// No frame (not even a heartbeat) for the idle timeout.
     pub const IDLE: u16 = 1000;
@@ -155,6 +164,9 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the writer when a frame is queued or the queue closes.
     ready: Notify,
+    /// Wakes the producer waiting in [`Connection::drained`] once the
+    /// writer has taken the queue down to its low-water mark.
+    drained: Notify,
     /// Live [`Connection`] handles.
     handles: AtomicUsize,
     total: QueuedBytes,
@@ -171,6 +183,21 @@ struct Queue {
     /// Wire bytes of `frames`.
     bytes: usize,
     closed: bool,
+    /// A producer waits in [`Connection::drained`]: the writer signals
+    /// [`Shared::drained`] when the queue gets down to the low-water mark.
+    drain_wanted: bool,
+}
+
+impl Queue {
+    /// At or above half the frame or byte limit.
+    fn is_half_full(&self, limits: QueueLimits) -> bool {
+        self.frames.len() * 2 >= limits.frames || self.bytes * 2 >= limits.bytes
+    }
+
+    /// At or below a quarter of both limits: the low-water mark.
+    fn is_drained(&self, limits: QueueLimits) -> bool {
+        self.frames.len() * 4 <= limits.frames && self.bytes * 4 <= limits.bytes
+    }
 }
 
 impl Shared {
@@ -196,6 +223,7 @@ impl Connection {
             limits,
             queue: Mutex::new(Queue::default()),
             ready: Notify::new(),
+            drained: Notify::new(),
             handles: AtomicUsize::new(1),
             total: total.clone(),
             evicted: AtomicBool::new(false),
@@ -244,6 +272,35 @@ impl Connection {
         shared.total.0.fetch_add(len, Ordering::Relaxed);
         shared.ready.notify_one();
         true
+    }
+
+    /// Whether the queue holds half its frame or byte limit or more (or
+    /// takes nothing more): a paced producer stops there.
+    pub(crate) fn is_half_full(&self) -> bool {
+        let queue = self.shared.queue();
+        queue.closed || queue.is_half_full(self.shared.limits)
+    }
+
+    /// Returns once the queue is down to a quarter of its limits; never
+    /// while it is closed (the session ends then, by another path).
+    pub(crate) async fn drained(&self) {
+        loop {
+            let closed = {
+                let mut queue = self.shared.queue();
+                if !queue.closed && queue.is_drained(self.shared.limits) {
+                    return;
+                }
+                // Under the queue lock, like the writer's check: a pop
+                // after this sees the flag, and its `notify_one` leaves a
+                // permit if it comes before the wait below.
+                queue.drain_wanted = !queue.closed;
+                queue.closed
+            };
+            if closed {
+                return std::future::pending().await;
+            }
+            self.shared.drained.notified().await;
+        }
     }
 
     /// Queues a per-connection text frame.
@@ -308,8 +365,15 @@ impl Outbox {
         if queue.frames.is_empty() {
             queue.frames = VecDeque::new();
         }
+        let wake = queue.drain_wanted && queue.is_drained(shared.limits);
+        if wake {
+            queue.drain_wanted = false;
+        }
         drop(queue);
         shared.total.0.fetch_sub(len, Ordering::Relaxed);
+        if wake {
+            shared.drained.notify_one();
+        }
         Some(next)
     }
 
