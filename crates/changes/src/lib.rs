@@ -27,7 +27,7 @@ pub use change::{
     Row,
 };
 pub use decoder::{ChangeDecoder, ChangeError};
-pub use replay::{ReplayLimits, ReplayLog, ResumeError};
+pub use replay::{ReadEnd, ReplayLimits, ReplayLog, ResumeError};
 pub use stream::ChangeStream;
 pub use types::{PgType, TypeKind};
 pub use value::Datum;

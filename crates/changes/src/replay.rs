@@ -12,9 +12,12 @@
 //! A pure data structure: no I/O, no clock (callers pass `now`), no tasks.
 //! The gateway keeps it in a `std::sync::Mutex` held briefly. To hand a
 //! rejoining client over from replay to live delivery with no gap and no
-//! duplicate, the caller answers [`ReplayLog::since_many`] and makes the
+//! duplicate, the caller reads what the client missed and makes the
 //! subscription live while holding the same lock under which each
-//! transaction is pushed before it is fanned out.
+//! transaction is pushed before it is fanned out. A long replay is read in
+//! bounded pieces ([`ReplayLog::since_many_limited`]), each under one short
+//! hold of the lock, continuing after the last event the previous piece
+//! read; only the piece that reaches the end hands over to live delivery.
 //!
 //! # Keys
 //!
@@ -28,6 +31,13 @@
 //! is also in the full list, read with [`ReplayLog::ALL`]. What `since`
 //! returns are candidates: keys are hashes and may collide, so the caller
 //! matches them against the channel's bindings as it does live events.
+//!
+//! A key the caller starts using later (a column that becomes worth
+//! indexing) can be given to the events already kept with
+//! [`ReplayLog::backfill`], so that it covers the whole window at once.
+//! Every posting entry, pushed or backfilled, is listed in the log's
+//! per-event key record that eviction trims by, so posting lists only ever
+//! hold kept events.
 //!
 //! # Floor and the slot
 //!
@@ -134,6 +144,16 @@ pub enum ResumeError {
     NotReady,
 }
 
+/// Where a bounded read ([`ReplayLog::since_many_limited`]) stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// Every kept event after the position under the keys was read.
+    Complete,
+    /// The limit was reached at the event at this position (the last one
+    /// read); a read after it continues where this one stopped.
+    Limited(Position),
+}
+
 /// One kept event. Its sequence number is implied by its place in
 /// [`ReplayLog::events`].
 struct KeptEvent {
@@ -169,7 +189,8 @@ pub struct ReplayLog {
     first_seq: u64,
     /// The keys each kept event is filed under, in event order (each
     /// event's share counted by [`KeptEvent::keys`]); eviction pops them to find
-    /// the posting lists to trim.
+    /// the posting lists to trim. Every posting entry is listed here exactly
+    /// once, backfilled ones included.
     filed: VecDeque<u64>,
     /// Sequence numbers per key, ascending; empty lists are removed.
     postings: HashMap<u64, VecDeque<u64>>,
@@ -333,7 +354,8 @@ impl ReplayLog {
         key: u64,
         out: &mut Vec<Arc<Change>>,
     ) -> Result<(), ResumeError> {
-        self.collect(after, &[key], out, &mut 0)
+        self.collect(after, &[key], usize::MAX, out, &mut 0)
+            .map(|_| ())
     }
 
     /// [`since`](Self::since) for several keys at once (a channel's
@@ -345,7 +367,83 @@ impl ReplayLog {
         keys: &[u64],
         out: &mut Vec<Arc<Change>>,
     ) -> Result<(), ResumeError> {
-        self.collect(after, keys, out, &mut 0)
+        self.collect(after, keys, usize::MAX, out, &mut 0)
+            .map(|_| ())
+    }
+
+    /// [`since_many`](Self::since_many) reading at most `limit` events (at
+    /// least one): each event read costs one step, so a caller holding a
+    /// lock bounds how long it holds it. Says whether it reached the end
+    /// or where it stopped; reading again after that position continues
+    /// with nothing skipped, or says [`ResumeError::TooOld`] if the window
+    /// has evicted past it meanwhile.
+    pub fn since_many_limited(
+        &self,
+        after: &Position,
+        keys: &[u64],
+        limit: usize,
+        out: &mut Vec<Arc<Change>>,
+    ) -> Result<ReadEnd, ResumeError> {
+        self.collect(after, keys, limit.max(1), out, &mut 0)
+    }
+
+    /// Files every kept event filed under `under` also under the key
+    /// `key_of` gives it (none: not filed; [`ALL`](Self::ALL) is ignored),
+    /// as if the event had been pushed with it. Returns how many entries
+    /// were added. Costs one call of `key_of` per event under `under`, plus
+    /// a pass over the log's key record.
+    pub fn backfill(
+        &mut self,
+        under: u64,
+        mut key_of: impl FnMut(&Change) -> Option<u64>,
+    ) -> usize {
+        let mut added: Vec<(u64, u64)> = Vec::new();
+        let mut consider = |seq: u64, event: &KeptEvent| {
+            if let Some(key) = key_of(&event.change).filter(|&key| key != Self::ALL) {
+                added.push((key, seq));
+            }
+        };
+        if under == Self::ALL {
+            for (seq, event) in (self.first_seq..).zip(&self.events) {
+                consider(seq, event);
+            }
+        } else if let Some(list) = self.postings.get(&under) {
+            for &seq in list {
+                consider(seq, self.event(seq));
+            }
+        }
+        // Merge into the posting lists, key by key; an event already filed
+        // under a key is not filed twice.
+        added.sort_unstable();
+        added.dedup();
+        let mut start = 0;
+        let mut kept = Vec::with_capacity(added.len());
+        while start < added.len() {
+            let key = added[start].0;
+            let end = start + added[start..].partition_point(|&(k, _)| k == key);
+            let seqs = added[start..end].iter().map(|&(_, seq)| seq);
+            let list = self.postings.entry(key).or_default();
+            merge_sorted(list, seqs, |seq| kept.push((seq, key)));
+            start = end;
+        }
+        if kept.is_empty() {
+            return 0;
+        }
+        // Rebuild the key record with the new entries in event order, so
+        // that eviction trims them like pushed ones.
+        kept.sort_unstable();
+        let mut filed = VecDeque::with_capacity(self.filed.len() + kept.len());
+        let mut old = std::mem::take(&mut self.filed).into_iter();
+        let mut new = kept.iter().peekable();
+        for (seq, event) in (self.first_seq..).zip(self.events.iter_mut()) {
+            filed.extend(old.by_ref().take(event.keys as usize));
+            while let Some((_, key)) = new.next_if(|&&(s, _)| s == seq) {
+                filed.push_back(*key);
+                event.keys += 1;
+            }
+        }
+        self.filed = filed;
+        kept.len()
     }
 
     /// The slot position that is safe to confirm: see the
@@ -401,26 +499,32 @@ impl ReplayLog {
             + self.transactions.capacity() * size_of::<KeptTransaction>()
     }
 
-    /// [`since_many`](Self::since_many), counting in `visited` every event
-    /// and posting entry it reads (the tests' measure of cost).
+    /// [`since_many_limited`](Self::since_many_limited), counting in
+    /// `visited` every event and posting entry it reads (the tests' measure
+    /// of cost).
     fn collect(
         &self,
         after: &Position,
         keys: &[u64],
+        limit: usize,
         out: &mut Vec<Arc<Change>>,
         visited: &mut usize,
-    ) -> Result<(), ResumeError> {
+    ) -> Result<ReadEnd, ResumeError> {
         self.check_resume(after)?;
         if keys.contains(&Self::ALL) {
             let start = self.events.partition_point(|event| {
                 *visited += 1;
                 !event.is_after(after)
             });
-            for event in self.events.range(start..) {
+            let mut read = self.events.range(start..);
+            for event in read.by_ref().take(limit) {
                 *visited += 1;
                 out.push(Arc::clone(&event.change));
             }
-            return Ok(());
+            return Ok(match (read.next(), out.last()) {
+                (Some(_), Some(last)) => ReadEnd::Limited(last.position),
+                _ => ReadEnd::Complete,
+            });
         }
         let mut cursors: Vec<_> = keys
             .iter()
@@ -433,15 +537,25 @@ impl ReplayLog {
                 list.range(start..).copied().peekable()
             })
             .collect();
-        while let Some(seq) = cursors.iter_mut().filter_map(|c| c.peek().copied()).min() {
+        let mut last = None;
+        for _ in 0..limit {
+            let Some(seq) = cursors.iter_mut().filter_map(|c| c.peek().copied()).min() else {
+                return Ok(ReadEnd::Complete);
+            };
             for cursor in &mut cursors {
                 if cursor.next_if_eq(&seq).is_some() {
                     *visited += 1;
                 }
             }
-            out.push(Arc::clone(&self.event(seq).change));
+            let change = &self.event(seq).change;
+            last = Some(change.position);
+            out.push(Arc::clone(change));
         }
-        Ok(())
+        let more = cursors.iter_mut().any(|c| c.peek().is_some());
+        Ok(match last {
+            Some(last) if more => ReadEnd::Limited(last),
+            _ => ReadEnd::Complete,
+        })
     }
 
     /// Whether a client at `after` can be given what it missed.
@@ -502,6 +616,44 @@ impl ReplayLog {
     fn settle_floor(&mut self) {
         if self.events.is_empty() {
             self.floor = self.newest_lsn;
+        }
+    }
+}
+
+/// Merges the ascending `seqs` into the ascending `list`, skipping those it
+/// holds already; `added` sees each one inserted.
+fn merge_sorted(
+    list: &mut VecDeque<u64>,
+    seqs: impl Iterator<Item = u64>,
+    mut added: impl FnMut(u64),
+) {
+    let mut seqs = seqs.peekable();
+    if list
+        .back()
+        .is_none_or(|&last| seqs.peek().is_some_and(|&first| first > last))
+    {
+        for seq in seqs {
+            added(seq);
+            list.push_back(seq);
+        }
+        return;
+    }
+    let old = std::mem::take(list);
+    let mut old = old.into_iter().peekable();
+    loop {
+        match (old.peek().copied(), seqs.peek().copied()) {
+            (Some(a), Some(b)) if a < b => list.extend(old.next()),
+            (Some(a), Some(b)) if a == b => {
+                list.extend(old.next());
+                seqs.next();
+            }
+            (_, Some(b)) => {
+                added(b);
+                list.push_back(b);
+                seqs.next();
+            }
+            (Some(_), None) => list.extend(old.next()),
+            (None, None) => break,
         }
     }
 }

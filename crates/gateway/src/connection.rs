@@ -27,6 +27,15 @@
 //! client stopped reading is abandoned once the connection is evicted or
 //! every handle is gone, and the closing gets [`CLOSE_GRACE`].
 //!
+//! # Paced producers
+//!
+//! A resume's replay can be longer than the queue, so it is the one
+//! producer that looks at the queue before it sends: it fills the queue up
+//! to half its limits (`Connection::is_half_full`), then waits until the
+//! writer has drained it to a quarter (`Connection::drained`) before it
+//! continues. The other half stays free for live frames and replies, so a
+//! client that reads keeps its connection.
+//!
 //! # Memory
 //!
 //! The queue is a `VecDeque` behind a `Mutex` held only to push or pop,
@@ -81,7 +90,7 @@ pub mod close {
     /// A frame larger than the configured limit.
     pub const TOO_BIG: u16 = 1009;
     /// The outbound queue was full: the client did not read fast enough.
-    /// Reconnect and rejoin (with a resume position, once available).
+    /// Reconnect and rejoin with a resume position.
     pub const SLOW_CONSUMER: u16 = 1013;
     /// No frame (not even a heartbeat) for the idle timeout.
     pub const IDLE: u16 = 1000;
@@ -165,6 +174,10 @@ struct Shared {
     /// Wakes the session (the one task waiting in [`Connection::evicted`])
     /// when the connection is evicted.
     session: AtomicWaker,
+    /// Wakes the producer waiting in [`Connection::drained`] (the session,
+    /// pacing a resume) once the writer has taken the queue down to its
+    /// low-water mark.
+    drained: AtomicWaker,
     /// Live [`Connection`] handles.
     handles: AtomicUsize,
     total: QueuedBytes,
@@ -181,6 +194,21 @@ struct Queue {
     /// Wire bytes of `frames`.
     bytes: usize,
     closed: bool,
+    /// A producer waits in [`Connection::drained`]: the writer signals
+    /// [`Shared::drained`] when the queue gets down to the low-water mark.
+    drain_wanted: bool,
+}
+
+impl Queue {
+    /// At or above half the frame or byte limit.
+    fn is_half_full(&self, limits: QueueLimits) -> bool {
+        self.frames.len() * 2 >= limits.frames || self.bytes * 2 >= limits.bytes
+    }
+
+    /// At or below a quarter of both limits: the low-water mark.
+    fn is_drained(&self, limits: QueueLimits) -> bool {
+        self.frames.len() * 4 <= limits.frames && self.bytes * 4 <= limits.bytes
+    }
 }
 
 impl Shared {
@@ -228,6 +256,7 @@ impl Connection {
             queue: Mutex::new(Queue::default()),
             writer: AtomicWaker::new(),
             session: AtomicWaker::new(),
+            drained: AtomicWaker::new(),
             handles: AtomicUsize::new(1),
             total: total.clone(),
             evicted: AtomicBool::new(false),
@@ -276,6 +305,33 @@ impl Connection {
         shared.total.0.fetch_add(len, Ordering::Relaxed);
         shared.writer.wake();
         true
+    }
+
+    /// Whether the queue holds half its frame or byte limit or more (or
+    /// takes nothing more): a paced producer stops there.
+    pub(crate) fn is_half_full(&self) -> bool {
+        let queue = self.shared.queue();
+        queue.closed || queue.is_half_full(self.shared.limits)
+    }
+
+    /// Returns once the queue is down to a quarter of its limits; never
+    /// while it is closed (the session ends then, by another path).
+    pub(crate) fn drained(&self) -> impl Future<Output = ()> + Send + '_ {
+        let shared = &*self.shared;
+        poll_fn(move |cx| {
+            let mut queue = shared.queue();
+            if queue.closed {
+                return Poll::Pending;
+            }
+            if queue.is_drained(shared.limits) {
+                return Poll::Ready(());
+            }
+            // Registered under the queue lock, where the writer checks the
+            // flag: its wake after the pop reaches this waker.
+            shared.drained.register(cx.waker());
+            queue.drain_wanted = true;
+            Poll::Pending
+        })
     }
 
     /// Queues a per-connection text frame.
@@ -352,8 +408,15 @@ impl Outbox {
         if queue.frames.is_empty() {
             queue.frames = VecDeque::new();
         }
+        let wake = queue.drain_wanted && queue.is_drained(shared.limits);
+        if wake {
+            queue.drain_wanted = false;
+        }
         drop(queue);
         shared.total.0.fetch_sub(len, Ordering::Relaxed);
+        if wake {
+            shared.drained.wake();
+        }
         Some(next)
     }
 

@@ -4,16 +4,38 @@
 //! ```text
 //!  publish(events) ──lock window──▶ per transaction: Window::push ──▶ fan-out (if ready)
 //!                                   per message: route `walcast` messages as broadcasts
-//!  join + resume  ──lock window──▶ register, reply, since_many ──▶ replayed frames ──▶ unlock
+//!  join + resume  ──lock window──▶ register (catching up), reply, first chunk ──▶ unlock
+//!  queue drained  ──lock window──▶ next chunk … last chunk: the channel is live ──▶ unlock
 //! ```
 //!
 //! # Ordering and uniqueness
 //!
 //! The publisher pushes a transaction into the window and fans it out
-//! while holding the window lock; a resuming join registers its channel and
-//! replays from the window while holding the same lock. A transaction is
-//! therefore either in the replay (pushed before the join took the lock) or
+//! while holding the window lock; a resuming channel is replayed from the
+//! window, and made live, while holding the same lock. A transaction is
+//! therefore either in the replay (pushed before the channel went live) or
 //! delivered live (pushed after): no gap, no duplicate, commit order.
+//!
+//! # Paced catch-up
+//!
+//! A channel may have missed more than its connection's queue holds (a
+//! client evicted as a slow consumer missed at least a queue's worth), so
+//! the replay is not queued in one go. The resuming channel is registered
+//! *catching up*: live fan-out skips it, since every change it would get
+//! is in the window. Each chunk of the replay, under one hold of the
+//! lock, reads at most [`CHUNK_CANDIDATES`] candidates after the channel's
+//! cursor (the last change examined), queues those that match, and stops
+//! early once the connection's queue is half full (the other half is left
+//! to the connection's other channels and replies). The chunk that reaches
+//! the end of the window clears the catching-up flag before the lock is
+//! released: from the next transaction on, live delivery covers the
+//! channel. The session continues a pending catch-up whenever its queue has
+//! drained to a quarter, so a resume of any length flows at the speed the
+//! client reads, never overflows the queue, and never holds the lock for
+//! long. If the window evicts past the cursor meanwhile (the client reads
+//! slower than the window turns over), the channel is told
+//! `ResumeUnavailable: the position is older than the replay window` and
+//! made live, as if it had resumed from a too old position.
 //!
 //! # After a restart
 //!
@@ -23,37 +45,31 @@
 //! the window: their live delivery happened before the restart, and a
 //! client that missed them gets them by resuming. Resumes wait for
 //! readiness instead of being answered from a window still being rebuilt.
-//!
-//! # How much one resume replays
-//!
-//! Replayed frames go through the connection's bounded queue like any
-//! other. A resume that would replay more than [`MAX_REPLAY_FRAMES`] frames
-//! is answered `ResumeUnavailable` (the client refetches) instead of
-//! evicting the connection it is trying to bring back.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use changes::{
-    BroadcastChange, Change, Epoch, Event, LogicalMessage, Position, ReplayLimits, ResumeError,
+    BroadcastChange, Change, Epoch, Event, LogicalMessage, Position, ReadEnd, ReplayLimits,
+    ResumeError,
 };
-use router::{BindingId, Hit, by_subscriber};
+use router::{BindingId, Hit, SubscriberId, by_subscriber};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tracing::{debug, warn};
 
-use crate::connection::Outbound;
+use crate::connection::{Connection, Outbound};
 use crate::hub::{ChangeForm, Hub, Registration, TopicKey};
 use crate::protocol::{
     BindingId as WireBindingId, FanoutFrame, FanoutMessage, OutboundBroadcast, RawJson, UserPayload,
 };
 use crate::replay::Window;
 
-/// The most frames one resume replays (half the default queue, so the
-/// live frames behind it still fit).
-pub const MAX_REPLAY_FRAMES: usize = 512;
+/// The most candidates one chunk of a catch-up examines: it bounds how
+/// long a catch-up holds the window lock that live publishing needs.
+pub(crate) const CHUNK_CANDIDATES: usize = 1024;
 
 /// The logical-message prefix walcast routes as broadcasts:
 /// `pg_logical_emit_message(true, 'walcast', '{"topic":…,"event":…,"payload":…}')`.
@@ -68,15 +84,51 @@ pub enum ResumeUnavailable {
     /// From another database or another life of the slot.
     #[error("the position is from another database or replication slot")]
     OtherEpoch,
-    /// Older than the replay window.
+    /// Older than the replay window, or the window evicted past what a
+    /// catch-up had replayed.
     #[error("the position is older than the replay window")]
     TooOld,
-    /// More missed events than one resume carries.
-    #[error("{0} missed events are more than one resume carries")]
-    TooMany(usize),
     /// The window is still being rebuilt after a restart.
     #[error("the replay window is still being rebuilt")]
     NotReady,
+}
+
+impl From<ResumeError> for ResumeUnavailable {
+    fn from(err: ResumeError) -> Self {
+        match err {
+            ResumeError::OtherEpoch => Self::OtherEpoch,
+            ResumeError::TooOld { .. } => Self::TooOld,
+            ResumeError::NotReady => Self::NotReady,
+        }
+    }
+}
+
+/// A resuming channel still replaying what it missed: the session keeps
+/// it and hands it back to [`Hub::continue_catch_up`] once its queue has
+/// drained. Dropping it (the channel left or was joined again) is all it
+/// takes to stop.
+pub(crate) struct CatchUp {
+    subscriber: SubscriberId,
+    topic: Arc<str>,
+    form: ChangeForm,
+    /// The log keys the channel's bindings are read under. Fixed at the
+    /// join: a key's coverage only grows (indexed columns stay indexed).
+    keys: Vec<u64>,
+    /// The last change examined; the next chunk reads after it.
+    cursor: Position,
+    /// Frames replayed so far (for the log).
+    replayed: u64,
+    /// When the replay started (for the log: how long catching up took).
+    started: Instant,
+}
+
+/// Where a catch-up stands after a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CatchUpState {
+    /// More to replay once the queue has drained.
+    Pending,
+    /// Everything replayed; the channel receives live changes.
+    Live,
 }
 
 impl Hub {
@@ -186,6 +238,10 @@ impl Hub {
             let Some(channel) = self.inner.channels.get(&subscriber) else {
                 continue;
             };
+            // Its catch-up replays this change from the window.
+            if channel.catching_up.load(Ordering::Relaxed) {
+                continue;
+            }
             let ids = group.iter().map(|hit| hit.binding);
             let Some(frame) = frames.frame(&channel.topic.topic, channel.form, ids) else {
                 continue;
@@ -259,62 +315,123 @@ impl Hub {
     }
 
     /// Registers a join that resumes from `position`: under the window
-    /// lock, registers it, runs `reply` (which queues the join reply), then
-    /// queues what the channel missed. Live delivery follows the lock.
+    /// lock, registers it catching up, runs `reply` (which queues the join
+    /// reply), then replays the first chunk of what the channel missed.
+    /// `Some` when more is left: the caller continues it with
+    /// [`Hub::continue_catch_up`]. On `Err` the channel is live.
     pub(crate) fn register_and_resume(
         &self,
         registration: Registration,
         position: &str,
         reply: impl FnOnce(),
-    ) -> Result<usize, ResumeUnavailable> {
+    ) -> Result<Option<CatchUp>, ResumeUnavailable> {
         let subscriber = registration.subscriber;
         let topic = Arc::clone(&registration.topic.topic);
         let form = registration.form;
         let connection = registration.connection.clone();
         let mut window = self.lock_window();
-        self.register_locked(&mut window, registration);
+        self.register_locked(&mut window, registration, true);
         reply();
 
-        let after = Position::parse(position)
-            .ok_or_else(|| ResumeUnavailable::Malformed(position.chars().take(64).collect()))?;
-        let keys = window.lookup_keys(&self.inner.index.replay_keys(subscriber), after.lsn);
-        let mut missed = Vec::new();
-        window
-            .log
-            .since_many(&after, &keys, &mut missed)
-            .map_err(|err| match err {
-                ResumeError::OtherEpoch => ResumeUnavailable::OtherEpoch,
-                ResumeError::TooOld { .. } => ResumeUnavailable::TooOld,
-                ResumeError::NotReady => ResumeUnavailable::NotReady,
-            })?;
+        let Some(after) = Position::parse(position) else {
+            self.make_live(subscriber);
+            return Err(ResumeUnavailable::Malformed(
+                position.chars().take(64).collect(),
+            ));
+        };
+        let mut catch_up = CatchUp {
+            subscriber,
+            topic,
+            form,
+            keys: window.lookup_keys(&self.inner.index.replay_keys(subscriber)),
+            cursor: after,
+            replayed: 0,
+            started: Instant::now(),
+        };
+        match self.replay_chunk(&window, &mut catch_up, &connection)? {
+            CatchUpState::Live => Ok(None),
+            CatchUpState::Pending => Ok(Some(catch_up)),
+        }
+    }
 
-        let mut frames = Vec::new();
+    /// Replays the next chunk of `catch_up` into `connection`'s queue (see
+    /// [paced catch-up](crate::delivery#paced-catch-up)). On `Err` the
+    /// channel is live, and the client must be told.
+    pub(crate) fn continue_catch_up(
+        &self,
+        catch_up: &mut CatchUp,
+        connection: &Connection,
+    ) -> Result<CatchUpState, ResumeUnavailable> {
+        let window = self.lock_window();
+        self.replay_chunk(&window, catch_up, connection)
+    }
+
+    /// One chunk, under the window lock: queues the matching changes after
+    /// the cursor until [`CHUNK_CANDIDATES`] were examined or the queue is
+    /// half full; makes the channel live when it reached the end, or on
+    /// error.
+    fn replay_chunk(
+        &self,
+        window: &Window,
+        catch_up: &mut CatchUp,
+        connection: &Connection,
+    ) -> Result<CatchUpState, ResumeUnavailable> {
+        let mut candidates = Vec::new();
+        let end = window
+            .log
+            .since_many_limited(
+                &catch_up.cursor,
+                &catch_up.keys,
+                CHUNK_CANDIDATES,
+                &mut candidates,
+            )
+            .inspect_err(|_| self.make_live(catch_up.subscriber))?;
         let mut ids = Vec::new();
-        for change in &missed {
+        let mut replayed = 0u64;
+        let mut stopped = false;
+        for change in &candidates {
             self.inner
                 .index
-                .matches_subscriber(subscriber, change, &mut ids);
-            if ids.is_empty() {
-                continue;
+                .matches_subscriber(catch_up.subscriber, change, &mut ids);
+            if !ids.is_empty() {
+                if connection.is_half_full() {
+                    stopped = true;
+                    break;
+                }
+                let mut frames = ChangeFrames::new(change);
+                if let Some(frame) =
+                    frames.frame(&catch_up.topic, catch_up.form, ids.iter().copied())
+                    && connection.send(Outbound::Fanout(frame))
+                {
+                    replayed += 1;
+                }
             }
-            if frames.len() == MAX_REPLAY_FRAMES {
-                return Err(ResumeUnavailable::TooMany(missed.len()));
-            }
-            let mut one = ChangeFrames::new(change);
-            if let Some(frame) = one.frame(&topic, form, ids.iter().copied()) {
-                frames.push(frame);
-            }
+            catch_up.cursor = change.position;
         }
-        let replayed = frames.len();
-        let metrics = &self.inner.metrics;
-        metrics
+        catch_up.replayed += replayed;
+        self.inner
+            .metrics
             .replayed
-            .fetch_add(replayed as u64, Ordering::Relaxed);
-        for frame in frames {
-            connection.send(Outbound::Fanout(frame));
+            .fetch_add(replayed, Ordering::Relaxed);
+        if stopped || matches!(end, ReadEnd::Limited(_)) {
+            return Ok(CatchUpState::Pending);
         }
-        debug!(subscriber = subscriber.0, replayed, "resumed");
-        Ok(replayed)
+        self.make_live(catch_up.subscriber);
+        debug!(
+            subscriber = catch_up.subscriber.0,
+            replayed = catch_up.replayed,
+            elapsed_us = catch_up.started.elapsed().as_micros() as u64,
+            "resumed"
+        );
+        Ok(CatchUpState::Live)
+    }
+
+    /// Ends a channel's catch-up: live fan-out delivers to it from the next
+    /// transaction on. Called with the window lock held.
+    fn make_live(&self, subscriber: SubscriberId) {
+        if let Some(channel) = self.inner.channels.get(&subscriber) {
+            channel.catching_up.store(false, Ordering::Relaxed);
+        }
     }
 }
 

@@ -9,13 +9,14 @@
 //! ```
 //!
 //! Registration happens before a join is answered, so a subscription is
-//! live before the client sees `SUBSCRIBED`. The fan-out never waits for a
+//! live before the client sees `SUBSCRIBED` (a resuming one is caught up
+//! from the replay window first, then live). The fan-out never waits for a
 //! connection: a full queue evicts that connection (see [`Connection`]),
 //! nobody else is delayed. Row changes, the replay window and resumes
 //! live in [`delivery`](crate::delivery).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use changes::{Epoch, ReplayLimits};
@@ -47,6 +48,11 @@ pub(crate) struct Channel {
     pub(crate) form: ChangeForm,
     /// Whether the join registered row bindings.
     pub(crate) has_bindings: bool,
+    /// A resume is still replaying what the channel missed: live fan-out
+    /// skips it (the window holds those changes for the replay). Set and
+    /// cleared under the window lock; see
+    /// [paced catch-up](crate::delivery#paced-catch-up).
+    pub(crate) catching_up: AtomicBool,
 }
 
 /// Channel counts for `/health`.
@@ -164,7 +170,7 @@ pub(crate) struct HubInner {
     pub(crate) ready: watch::Sender<bool>,
     pub(crate) metrics: Metrics,
     /// Set by [`Hub::start_replay`].
-    pub(crate) has_stream: std::sync::atomic::AtomicBool,
+    pub(crate) has_stream: AtomicBool,
 }
 
 impl Default for HubInner {
@@ -180,7 +186,7 @@ impl Default for HubInner {
             window: Mutex::new(Window::new(Epoch::default(), ReplayLimits::default(), 0)),
             ready: watch::Sender::new(false),
             metrics: Metrics::default(),
-            has_stream: std::sync::atomic::AtomicBool::new(false),
+            has_stream: AtomicBool::new(false),
         }
     }
 }
@@ -213,11 +219,18 @@ impl Hub {
     /// that matches one of its bindings is queued to its connection.
     pub(crate) fn register(&self, registration: Registration) {
         let mut window = self.lock_window();
-        self.register_locked(&mut window, registration);
+        self.register_locked(&mut window, registration, false);
     }
 
-    /// [`Hub::register`] with the window lock held by the caller.
-    pub(crate) fn register_locked(&self, window: &mut Window, registration: Registration) {
+    /// [`Hub::register`] with the window lock held by the caller;
+    /// `catching_up` registers it for a resume's replay (see
+    /// [`Channel::catching_up`]).
+    pub(crate) fn register_locked(
+        &self,
+        window: &mut Window,
+        registration: Registration,
+        catching_up: bool,
+    ) {
         let Registration {
             subscriber,
             topic,
@@ -243,6 +256,7 @@ impl Hub {
                 connection,
                 form,
                 has_bindings: !bindings.is_empty(),
+                catching_up: AtomicBool::new(catching_up),
             },
         );
         for binding in &bindings {

@@ -28,7 +28,7 @@ mod socket;
 mod token;
 mod websocket;
 
-pub use delivery::{MAX_REPLAY_FRAMES, MESSAGE_PREFIX, ResumeUnavailable};
+pub use delivery::{MESSAGE_PREFIX, ResumeUnavailable};
 pub use hub::{Hub, HubStats, TopicKey};
 pub use join_check::JoinChecker;
 pub use metrics::{Metrics, ReplicationHealth};

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The loop is `biased`: shutdown, eviction, token expiry, the idle
-//! timeout, then the next frame.
+//! timeout, the pending catch-ups of resuming channels (once the queue has
+//! drained), then the next frame.
 
 mod channels;
 
@@ -27,7 +28,9 @@ use tracing::debug;
 
 use crate::auth::{self, Claims};
 use crate::connection::{Connection, Outbound, close};
+use crate::delivery::{CatchUp, CatchUpState, ResumeUnavailable};
 use crate::hub::{ChangeForm, Registration, TopicKey};
+use crate::metrics::Metrics;
 use crate::protocol::encode::{self, Status, SystemExtension, SystemMessage};
 use crate::protocol::{
     BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader, JoinPayload,
@@ -58,6 +61,9 @@ struct Joined {
     presence_key: Option<Box<str>>,
     /// When the channel's token expires.
     expires_at: SystemTime,
+    /// What a resume has still to replay; dropped with the channel. Boxed:
+    /// rare, and every idle channel holds the field.
+    catch_up: Option<Box<CatchUp>>,
 }
 
 /// One socket's session.
@@ -103,6 +109,10 @@ impl Session {
         let timer = tokio::time::sleep_until(idle_deadline);
         tokio::pin!(timer);
         loop {
+            let catching_up = self
+                .channels
+                .iter()
+                .any(|joined| joined.catch_up.is_some());
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
@@ -117,6 +127,12 @@ impl Session {
                     }
                     self.expire_tokens();
                     timer.as_mut().reset(self.next_deadline(idle_deadline));
+                }
+                () = self.connection.drained(), if catching_up => {
+                    self.continue_catch_ups();
+                    // A chunk ends at its candidate cap with the queue
+                    // still low: let the socket's other work run first.
+                    tokio::task::yield_now().await;
                 }
                 message = stream.next() => {
                     let message = match message {
@@ -238,8 +254,10 @@ impl Session {
     ///
     /// Order: join rate, topic, token, authorization (the route's rules,
     /// then its SQL check), then the channel goes live (registered with
-    /// scoped bindings) before the reply is queued; a resume replays what
-    /// the channel missed right after the reply, under the window lock.
+    /// scoped bindings) before the reply is queued; a resume replays the
+    /// first chunk of what the channel missed right after the reply, under
+    /// the window lock, and the rest as the queue drains
+    /// ([`Session::continue_catch_ups`]).
     async fn handle_join(&mut self, header: &FrameHeader, payload: JoinPayload) -> bool {
         let vsn = self.connection.vsn();
         let to = header.reply_to();
@@ -378,6 +396,7 @@ impl Session {
             }
         };
         metrics.joins_total.fetch_add(1, Ordering::Relaxed);
+        let mut catch_up = None;
         match &config.resume {
             None => {
                 hub.register(registration);
@@ -385,20 +404,11 @@ impl Session {
             }
             Some(resume) => {
                 metrics.resumes.fetch_add(1, Ordering::Relaxed);
-                if let Err(why) = hub.register_and_resume(registration, &resume.position, reply) {
-                    metrics.resumes_unavailable.fetch_add(1, Ordering::Relaxed);
-                    let message = format!("{}: {why}", reasons::RESUME_UNAVAILABLE);
-                    connection.send_text(encode::system(
-                        vsn,
-                        join_ref,
-                        &header.topic,
-                        &SystemMessage {
-                            extension: SystemExtension::PostgresChanges,
-                            status: Status::Error,
-                            message: &message,
-                            channel: Some(&sub_topic),
-                        },
-                    ));
+                match hub.register_and_resume(registration, &resume.position, reply) {
+                    Ok(pending) => catch_up = pending,
+                    Err(why) => {
+                        resume_unavailable(metrics, connection, join_ref, &header.topic, &why);
+                    }
                 }
             }
         }
@@ -416,8 +426,30 @@ impl Session {
                 .filter(|key| !key.is_empty())
                 .map(Box::from),
             expires_at: expiry_of(&claims),
+            catch_up: catch_up.map(Box::new),
         });
         true
+    }
+
+    /// Replays the next chunk of every pending catch-up, while the queue
+    /// has room (see [paced catch-up](crate::delivery#paced-catch-up)).
+    fn continue_catch_ups(&mut self) {
+        let hub = &self.state.hub;
+        for joined in self.channels.iter_mut() {
+            let Some(catch_up) = joined.catch_up.as_mut() else {
+                continue;
+            };
+            match hub.continue_catch_up(catch_up, &self.connection) {
+                Ok(CatchUpState::Pending) => {}
+                Ok(CatchUpState::Live) => joined.catch_up = None,
+                Err(why) => {
+                    joined.catch_up = None;
+                    let join_ref = joined.join_ref.as_deref();
+                    let topic = &joined.topic.topic;
+                    resume_unavailable(hub.metrics(), &self.connection, join_ref, topic, &why);
+                }
+            }
+        }
     }
 
     /// Applies the access rules (when configured) and runs the route's SQL
@@ -638,6 +670,30 @@ impl Session {
         self.join_window.1 += 1;
         self.join_window.1 <= self.state.limits.max_joins_per_second
     }
+}
+
+/// Tells a resuming channel that walcast cannot replay what it missed
+/// (a `system` message starting `ResumeUnavailable:`); the channel is live.
+fn resume_unavailable(
+    metrics: &Metrics,
+    connection: &Connection,
+    join_ref: Option<&str>,
+    topic: &str,
+    why: &ResumeUnavailable,
+) {
+    metrics.resumes_unavailable.fetch_add(1, Ordering::Relaxed);
+    let message = format!("{}: {why}", reasons::RESUME_UNAVAILABLE);
+    connection.send_text(encode::system(
+        connection.vsn(),
+        join_ref,
+        topic,
+        &SystemMessage {
+            extension: SystemExtension::PostgresChanges,
+            status: Status::Error,
+            message: &message,
+            channel: names::sub_topic(topic),
+        },
+    ));
 }
 
 /// A presence key for joins that name none, shaped like the UUID Supabase

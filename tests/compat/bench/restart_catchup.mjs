@@ -3,19 +3,25 @@
 // bring its clients back, with writes going on the whole time.
 //
 //   node tests/compat/bench/restart_catchup.mjs [--clients 1000] [--convs 1000]
-//        [--backlog 60000] [--rate 5000] [--rows-per-tx 10]
+//        [--backlog 60000] [--rate 5000] [--rows-per-tx 10] [--reconnect-ms N]
 //
 // A standalone PostgreSQL and `walcast serve` (WALCAST_BIN, default
 // target/debug/walcast; use a release build for figures). N realtime-js
 // clients (one socket each) join `conv=eq.<i % convs>` through
-// clients/js/walcast-resume.js. A writer commits `rate` rows a second
+// clients/js/walcast-resume.js (realtime-js's reconnect backoff, 1/2/5/10 s,
+// unless --reconnect-ms makes every retry come after N ms). A writer
+// commits `rate` rows a second
 // (`rows-per-tx` per transaction). walcast is killed (-9); once `backlog`
 // rows have been committed without it, it is started again, and the script
 // prints: the time until the port accepts connections, until the replay
 // window is ready, until 99% (and 100%) of the clients are subscribed
 // again, until every row committed before the restart has reached its
 // clients; then, after the writer stops, the gaps and duplicates of every
-// client against SELECT. Everything runs on 127.0.0.1 and stops by itself.
+// client against SELECT. From walcast's own log (its `resumed` debug
+// lines), how long each resume took on the server, from the join to live,
+// and when the 99th percentile finished: what the server adds, apart from
+// how fast this one process can reconnect and read 1,000 clients.
+// Everything runs on 127.0.0.1 and stops by itself.
 
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
@@ -33,8 +39,12 @@ const { values: args } = parseArgs({
     'rows-per-tx': { type: 'string', default: '10' },
     // Plain realtime-js, no resume (to compare: rejoins without replay).
     'no-resume': { type: 'boolean', default: false },
+    // Reconnect every N ms instead of realtime-js's 1/2/5/10 s backoff, to
+    // see the server's catch-up time rather than the client's wait.
+    'reconnect-ms': { type: 'string', default: '' },
   },
 });
+const RECONNECT_MS = args['reconnect-ms'] ? Number(args['reconnect-ms']) : null;
 const CLIENTS = Number(args.clients);
 const CONVS = Number(args.convs || args.clients);
 const BACKLOG = Number(args.backlog);
@@ -45,7 +55,7 @@ const now = () => performance.now();
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 23)}]`, ...a);
 
 const pg = await startPostgres();
-const walcast = await serveWalcast({ databaseUrl: pg.url, env: { RUST_LOG: 'info' } });
+const walcast = await serveWalcast({ databaseUrl: pg.url, env: { RUST_LOG: 'info,gateway::delivery=debug' } });
 // Leave nothing running behind a failure.
 for (const event of ['uncaughtException', 'unhandledRejection', 'SIGINT', 'SIGTERM']) {
   process.on(event, (err) => {
@@ -67,7 +77,8 @@ const clients = [];
 const reasons = new Map();
 for (let i = 0; i < CLIENTS; i++) {
   const conv = i % CONVS;
-  const client = new RealtimeClient(walcast.realtimeUrl, { params: { apikey }, transport: WebSocket, vsn: '2.0.0' });
+  const reconnect = RECONNECT_MS === null ? {} : { reconnectAfterMs: () => RECONNECT_MS };
+  const client = new RealtimeClient(walcast.realtimeUrl, { params: { apikey }, transport: WebSocket, vsn: '2.0.0', ...reconnect });
   const c = { conv, client, ids: [], subscribed: 0, lastSubscribedAt: 0, unavailable: 0 };
   const plain = client.channel(`bench-${i}`).on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'bench_rows', filter: `conv=eq.${conv}` }, (p) => c.ids.push(p.new.id));
   c.channel = args['no-resume'] ? plain : resumable(
@@ -124,6 +135,8 @@ log(`backlog ${backlog} rows after ${((now() - killedAt) / 1000).toFixed(1)} s; 
 
 // --- restart ------------------------------------------------------------------
 const t0 = now();
+const t0Wall = Date.now();
+const logFrom = walcast.log().length;
 globalThis.t0 = t0;
 const cpu = cpuSampler();
 const ready = walcast.start({ listening: false }).then(() => walcast.waitFor(/replay window ready/, 600_000)).then(() => now() - t0);
@@ -139,11 +152,15 @@ for (const line of pg.psql(`SELECT conv, count(*) FROM bench_rows WHERE id <= ${
 }
 // A client told ResumeUnavailable refetches instead: it does not hold the figure up.
 const caughtUp = (c) => c.unavailable > 0 || c.ids.filter((id) => id <= maxAtRestart).length >= (owed.get(c.conv) ?? 0);
+let tFirst = null;
+let t50 = null;
 let t99 = null;
 let t100 = null;
 let tBacklog = null;
 await waitUntil(() => {
   const live = clients.filter((c) => c.subscribed >= 2).length;
+  if (tFirst === null && live >= 1) tFirst = now() - t0;
+  if (t50 === null && live >= 0.5 * CLIENTS) t50 = now() - t0;
   if (t99 === null && live >= 0.99 * CLIENTS) t99 = now() - t0;
   if (t100 === null && live === CLIENTS) t100 = now() - t0;
   if (tBacklog === null && clients.every(caughtUp)) tBacklog = now() - t0;
@@ -185,10 +202,11 @@ for (const c of clients) {
 }
 
 const s = (ms) => (ms === null ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
-console.log(`restart catch-up: ${CLIENTS} clients${args['no-resume'] ? ' WITHOUT the resume helper' : ''}, ${CONVS} conversations, writer ${RATE} rows/s (${PER_TX} per transaction)`);
+console.log(`restart catch-up: ${CLIENTS} clients${args['no-resume'] ? ' WITHOUT the resume helper' : ''}, ${CONVS} conversations, writer ${RATE} rows/s (${PER_TX} per transaction), reconnect ${RECONNECT_MS === null ? 'realtime-js backoff (1/2/5/10 s)' : `every ${RECONNECT_MS} ms`}`);
 console.log(`  backlog at restart:            ${backlog} rows (${((t0 - killedAt) / 1000).toFixed(1)} s without walcast)`);
 console.log(`  port accepts connections:      ${s(tPort)}`);
 console.log(`  replay window ready:           ${s(tReady)}`);
+console.log(`  first / 50% subscribed again:  ${s(tFirst)} / ${s(t50)}`);
 console.log(`  99% of clients subscribed:     ${s(t99)}`);
 console.log(`  100% of clients subscribed:    ${s(t100)}`);
 console.log(`  backlog delivered to all (*):  ${s(tBacklog)}`);
@@ -198,10 +216,27 @@ console.log(`  (*) clients told ResumeUnavailable refetch instead (not counted i
 
 if (reasons.size) console.log(`  ResumeUnavailable reasons: ${JSON.stringify(Object.fromEntries(reasons))}`);
 console.log(`  CPU during catch-up (1 = one core): walcast ${cpuUse.walcast}, this node process ${cpuUse.node}`);
+const server = serverResumes(walcast.log().slice(logFrom));
+if (server.count) {
+  const ms = (x) => `${x.toFixed(1)} ms`;
+  console.log(`  server, per resume (join to live): p50 ${ms(server.p50)}, p99 ${ms(server.p99)}, max ${ms(server.max)} over ${server.count} resumes; 99% of them live at ${s(server.done99)}`);
+}
 for (const c of clients) disconnectForGood(c.client);
 await walcast.stop();
 await pg.stop();
 process.exit(gaps || duplicates || outOfOrder ? 1 : 0);
+
+/** walcast's `resumed` debug lines: per-resume time on the server, and
+ * when 99% of the resumes had finished (ms since the restart's spawn, by
+ * the log's clock). */
+function serverResumes(text) {
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
+  const lines = [...plain.matchAll(/^(\S+Z)\s+DEBUG .*resumed.*elapsed_us=(\d+)/gm)];
+  const took = lines.map((m) => Number(m[2]) / 1000).sort((a, b) => a - b);
+  const done = lines.map((m) => Date.parse(m[1]) - t0Wall).sort((a, b) => a - b);
+  const at = (list, q) => list[Math.min(list.length - 1, Math.ceil(q * list.length) - 1)];
+  return { count: took.length, p50: at(took, 0.5), p99: at(took, 0.99), max: took.at(-1), done99: at(done, 0.99) };
+}
 
 /** CPU of walcast (from /proc) and of this process, in cores, from now to stop(). */
 function cpuSampler() {

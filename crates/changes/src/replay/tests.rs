@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pgoutput::{Lsn, ReplicaIdentity};
 
-use super::{ReplayLimits, ReplayLog, ResumeError};
+use super::{ReadEnd, ReplayLimits, ReplayLog, ResumeError};
 use crate::change::{Change, ChangeKind, Epoch, Position, Relation};
 
 const EPOCH: Epoch = Epoch(0xfeed_f00d);
@@ -250,6 +250,138 @@ fn since_many_merges_without_duplicates() {
     );
 }
 
+/// Reads everything after `after` in pieces of `limit`, continuing after
+/// where each piece stopped; returns the pieces.
+fn in_pieces(
+    log: &ReplayLog,
+    after: Position,
+    keys: &[u64],
+    limit: usize,
+) -> Result<Vec<Vec<Position>>, ResumeError> {
+    let mut pieces = Vec::new();
+    let mut cursor = after;
+    loop {
+        let mut out = Vec::new();
+        let end = log.since_many_limited(&cursor, keys, limit, &mut out)?;
+        let piece: Vec<Position> = out.iter().map(|change| change.position).collect();
+        assert!(piece.len() <= limit.max(1), "at most the limit");
+        pieces.push(piece);
+        match end {
+            ReadEnd::Complete => return Ok(pieces),
+            ReadEnd::Limited(at) => {
+                assert_eq!(Some(&at), pieces.last().and_then(|p| p.last()));
+                cursor = at;
+            }
+        }
+    }
+}
+
+#[test]
+fn limited_reads_in_pieces_add_up_to_one_read() {
+    let mut log = ready(limits(100, 3600), 100);
+    push(&mut log, 200, 0, &[&[1], &[2], &[1, 2], &[3]]);
+    push(&mut log, 300, 0, &[&[2], &[1]]);
+    push(&mut log, 400, 0, &[&[1]]);
+    for keys in [&[1][..], &[1, 2], &[3], &[ReplayLog::ALL], &[9]] {
+        let whole = since(&log, at(150, 0), keys).expect("in the window");
+        for limit in [0, 1, 2, 3, 100] {
+            let pieces = in_pieces(&log, at(150, 0), keys, limit).expect("in the window");
+            assert_eq!(pieces.concat(), whole, "{keys:?} by {limit}");
+            if limit > 0 && whole.len() > limit {
+                assert!(pieces.len() > 1);
+            }
+        }
+    }
+    // A piece that ends exactly at the last event says so: nothing is left.
+    let mut out = Vec::new();
+    assert_eq!(
+        log.since_many_limited(&at(300, 0), &[1], 2, &mut out),
+        Ok(ReadEnd::Complete)
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        log.since_many_limited(&at(150, 0), &[1], 2, &mut Vec::new()),
+        Ok(ReadEnd::Limited(at(200, 2)))
+    );
+    // The window evicts past where a piece stopped: the next piece says so.
+    log.since_many_limited(&at(150, 0), &[1], 1, &mut out)
+        .expect("in the window");
+    for lsn in [500, 600, 700, 800] {
+        push(&mut log, lsn, 0, &vec![&[1u64][..]; 30]);
+    }
+    assert_eq!(
+        log.since_many_limited(&at(200, 0), &[1], 1, &mut out),
+        too_old(&log).map(|_| ReadEnd::Complete)
+    );
+}
+
+/// Events pushed under a table key only, then given value keys by
+/// `backfill`: the value keys read like pushed ones, and eviction trims
+/// backfilled entries like pushed ones.
+#[test]
+fn backfilled_keys_read_and_evict_like_pushed_ones() {
+    const TABLE: u64 = 1;
+    const OTHER_TABLE: u64 = 2;
+    // The value key of an event, from its position (a stand-in for a column value).
+    let value_key = |change: &Change| Some(10 + u64::from(change.position.index % 2));
+    let mut log = ready(limits(6, 3600), 100);
+    push(&mut log, 200, 0, &[&[TABLE], &[TABLE], &[OTHER_TABLE]]);
+    push(&mut log, 300, 0, &[&[TABLE], &[TABLE, 11]]);
+    assert_eq!(since(&log, at(150, 0), &[10]), Ok(vec![]));
+
+    // Event (300, 1) is under key 11 already: not filed twice.
+    assert_eq!(log.backfill(TABLE, value_key), 3);
+    assert_eq!(
+        log.backfill(TABLE, value_key),
+        0,
+        "nothing new the second time"
+    );
+    assert_eq!(
+        since(&log, at(150, 0), &[10]),
+        Ok(vec![at(200, 0), at(300, 0)])
+    );
+    assert_eq!(
+        since(&log, at(150, 0), &[11]),
+        Ok(vec![at(200, 1), at(300, 1)])
+    );
+    assert_eq!(
+        since(&log, at(200, 1), &[11, 10]),
+        Ok(vec![at(300, 0), at(300, 1)])
+    );
+    let postings: usize = log.postings.values().map(|list| list.len()).sum();
+    assert_eq!(
+        postings,
+        log.filed.len(),
+        "backfilled entries are on record"
+    );
+
+    // Pushed from now on under the value keys too; eviction (of 200, then
+    // 300) trims both kinds.
+    push(&mut log, 400, 0, &[&[TABLE, 11], &[TABLE, 10]]);
+    push(&mut log, 500, 0, &[&[TABLE, 10], &[TABLE, 11]]);
+    assert_eq!(log.oldest(), Some(at(300, 0)));
+    assert_eq!(
+        since(&log, at(200, 2), &[11]),
+        Ok(vec![at(300, 1), at(400, 0), at(500, 1)])
+    );
+    push(&mut log, 600, 0, &[&[TABLE, 10]]);
+    assert_eq!(log.oldest(), Some(at(400, 0)));
+    assert_eq!(
+        since(&log, at(300, 1), &[10]),
+        Ok(vec![at(400, 1), at(500, 0), at(600, 0)])
+    );
+    let postings: usize = log.postings.values().map(|list| list.len()).sum();
+    assert_eq!(postings, log.filed.len());
+    log.evict_expired(time(1_000_000));
+    assert!(log.postings.is_empty() && log.filed.is_empty());
+
+    // Backfilling under the full list, or a key nobody used, is fine too.
+    push(&mut log, 700, 0, &[&[], &[OTHER_TABLE]]);
+    assert_eq!(log.backfill(99, value_key), 0);
+    assert_eq!(log.backfill(ReplayLog::ALL, value_key), 2);
+    assert_eq!(since(&log, at(650, 0), &[11]), Ok(vec![at(700, 1)]));
+}
+
 #[test]
 fn too_old_boundaries() {
     let mut log = ready(limits(5, 3600), 100);
@@ -369,7 +501,7 @@ fn a_rare_key_costs_its_own_entries() {
 
     fn visit(log: &ReplayLog, after: Position, keys: &[u64]) -> (usize, usize) {
         let (mut out, mut visited) = (Vec::new(), 0);
-        log.collect(&after, keys, &mut out, &mut visited)
+        log.collect(&after, keys, usize::MAX, &mut out, &mut visited)
             .expect("in the window");
         (out.len(), visited)
     }
@@ -471,7 +603,21 @@ fn random_logs_agree_with_a_naive_scan() {
                     lsn += rng.below(20) + 1;
                     log.note_progress(lsn);
                 }
-                1 => log.evict_expired(time(secs + rng.below(60))),
+                1 if rng.below(2) == 0 => log.evict_expired(time(secs + rng.below(60))),
+                1 => {
+                    // A key the caller starts using: derived from the
+                    // position, as a column value would be from the row.
+                    let under = rng.pick(&KEYS);
+                    let salt = rng.below(3);
+                    let derived = |p: &Position| (p.lsn + u64::from(p.index) + salt) % 5;
+                    log.backfill(under, |change| Some(derived(&change.position)));
+                    let evicted = history.len() - log.len();
+                    for event in &mut history[evicted..] {
+                        if under == ReplayLog::ALL || event.keys.contains(&under) {
+                            event.keys.push(derived(&event.position));
+                        }
+                    }
+                }
                 2 => {
                     // A re-send: ignored.
                     let old = lsn - rng.below(lsn - start_floor + 1);
@@ -543,6 +689,9 @@ fn random_logs_agree_with_a_naive_scan() {
                 match naive_since(&history, evicted, start_floor, after, &keys) {
                     Ok(events) => {
                         queries[if events.is_empty() { 1 } else { 2 }] += 1;
+                        let limit = rng.below(4) as usize;
+                        let pieces = in_pieces(&log, after, &keys, limit).map(|p| p.concat());
+                        assert_eq!(pieces.as_ref(), Ok(&events), "by {limit}");
                         assert_eq!(
                             answer,
                             Ok(events),

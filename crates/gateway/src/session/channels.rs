@@ -58,4 +58,8 @@ impl Channels {
     pub(super) fn iter(&self) -> std::slice::Iter<'_, Joined> {
         self.0.iter()
     }
+
+    pub(super) fn iter_mut(&mut self) -> std::slice::IterMut<'_, Joined> {
+        self.0.iter_mut()
+    }
 }
