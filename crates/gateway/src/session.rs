@@ -109,10 +109,7 @@ impl Session {
         let timer = tokio::time::sleep_until(idle_deadline);
         tokio::pin!(timer);
         loop {
-            let catching_up = self
-                .channels
-                .iter()
-                .any(|joined| joined.catch_up.is_some());
+            let catching_up = self.channels.iter().any(|joined| joined.catch_up.is_some());
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => {
