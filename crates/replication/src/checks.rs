@@ -313,15 +313,18 @@ fn db_message(err: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| err.to_string())
 }
 
-/// Bytes of WAL the slot holds back: current WAL position minus the slot's
-/// confirmed flush position. `None` when the slot does not exist.
+/// Bytes of WAL the slot holds back: the WAL insert position minus the
+/// slot's confirmed flush position. `None` when the slot does not exist.
+/// The insert position, not `pg_current_wal_lsn()`: with
+/// `synchronous_commit = off` the write position trails commits by up to
+/// the WAL writer's delay, and the lag would read 0 under fresh writes.
 pub async fn slot_lag_bytes(
     client: &Client,
     slot: &str,
 ) -> Result<Option<i64>, tokio_postgres::Error> {
     let row = client
         .query_opt(
-            "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $1",
+            "SELECT (pg_current_wal_insert_lsn() - confirmed_flush_lsn)::int8 FROM pg_replication_slots WHERE slot_name = $1",
             &[&slot],
         )
         .await?;
