@@ -26,14 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cpu::{MachineTicks, seconds};
 use crate::load::chat::{self, TENANT};
-use crate::load::client::TOKEN_ENV;
-use crate::load::ipc::{self, Ready, WorkerReport};
+use crate::load::ipc::{self, WorkerReport};
 use crate::load::latency::{Latencies, Windowed, format_ms};
 use crate::load::process::{
     Child, cpu_ticks, load_average, rss_bytes, run_delay_ns, server_cpu_ticks, walsender_cpu_ticks,
 };
 use crate::load::protocol::{DEV_JWT_SECRET, sign_token, unix_micros_now};
-use crate::load::{poller, raw_reader};
+use crate::load::{poller, raw_reader, subscribers};
 
 /// Sockets per load process at most: the fd limit is 20,000 per process.
 pub const MAX_SOCKETS_PER_PROCESS: u32 = 19_000;
@@ -267,7 +266,14 @@ async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
         let polling = !args.no_poller && rate <= args.poller_max_rate;
         poller_on.store(polling, Ordering::Relaxed);
         let before = reading(&walcast.child, &workers, postmaster, poller_pid)?;
-        let pgbench = run_pgbench(&connection, &script, rate, args).await?;
+        let pgbench = run_pgbench(
+            &connection,
+            &script,
+            rate,
+            args.writer_connections,
+            args.warmup + args.seconds,
+        )
+        .await?;
         tokio::time::sleep(DRAIN).await;
         let after = reading(&walcast.child, &workers, postmaster, poller_pid)?;
 
@@ -431,42 +437,20 @@ async fn spawn_subscribers(
     addr: std::net::SocketAddr,
     token: &str,
 ) -> anyhow::Result<Vec<Child>> {
-    let exe = std::env::current_exe()?;
-    let mut workers = Vec::new();
-    let mut first = 0;
-    while first < args.clients {
-        let count = args.per_process.min(args.clients - first);
-        let mut command = Command::new(&exe);
-        command
-            .arg("subscribers")
-            .arg(format!("--addr={addr}"))
-            .arg(format!("--first={first}"))
-            .arg(format!("--count={count}"))
-            .arg(format!("--conversations={}", args.conversations))
-            .env(TOKEN_ENV, token);
-        workers.push(Child::spawn(
-            format!("load process {}", workers.len()),
-            command,
-        )?);
-        first += count;
-    }
-    for worker in &mut workers {
-        let ready: Ready = worker.read_json(Duration::from_secs(300)).await?;
-        if ready.failed > 0 {
-            bail!(
-                "{}: {} sockets failed to join, first: {}",
-                worker.name(),
-                ready.failed,
-                ready.first_error.unwrap_or_default()
-            );
-        }
-    }
-    Ok(workers)
+    subscribers::spawn_processes(
+        addr,
+        token,
+        args.clients,
+        args.clients.div_ceil(args.per_process),
+        args.conversations,
+        subscribers::TopicStyle::Plain,
+    )
+    .await
 }
 
 /// pgbench's transaction: one message into a random conversation, a
 /// 120-byte body, `created_at` from the default `now()`.
-fn writer_script(conversations: u32) -> String {
+pub(crate) fn writer_script(conversations: u32) -> String {
     let body = "the quick brown fox jumps over the lazy dog ".repeat(3);
     format!(
         "\\set c random(0, {})\n\
@@ -477,19 +461,20 @@ fn writer_script(conversations: u32) -> String {
     )
 }
 
-/// Runs pgbench at `rate` for warm-up + measured seconds; returns its
-/// summary lines (rate achieved, schedule lag).
-async fn run_pgbench(
+/// Runs pgbench with `connections` clients at `rate` for `seconds`;
+/// returns its summary lines (rate achieved, schedule lag).
+pub(crate) async fn run_pgbench(
     connection: &ConnectionConfig,
     script: &std::path::Path,
     rate: u32,
-    args: &B1Args,
+    connections: u32,
+    seconds: u64,
 ) -> anyhow::Result<String> {
     let output = Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-j", "1"])
-        .arg(format!("-c{}", args.writer_connections))
+        .arg(format!("-c{connections}"))
         .arg(format!("-R{rate}"))
-        .arg(format!("-T{}", args.warmup + args.seconds))
+        .arg(format!("-T{seconds}"))
         .arg("-f")
         .arg(script)
         .args([

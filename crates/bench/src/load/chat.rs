@@ -34,6 +34,11 @@ roles = ["anon", "authenticated"]
 row = "*"
 "#;
 
+/// The product configuration (`config/walcast.toml`): routes with join
+/// checks (a SQL query per agent join) and row policies per role. B7 runs
+/// walcast with it.
+pub const PRODUCT_CONFIG: &str = include_str!("../../../../config/walcast.toml");
+
 /// How long walcast may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -134,14 +139,29 @@ pub struct WalcastServer {
     pub log: PathBuf,
 }
 
-/// Starts `walcast serve` on a free port and waits for `/health/ready`.
+/// Starts `walcast serve` on a free port with the open configuration and
+/// waits for `/health/ready`.
 pub async fn start_walcast(
     walcast: &Path,
     scratch: &Path,
     url: &str,
 ) -> anyhow::Result<WalcastServer> {
+    let config = scratch.join("walcast.toml");
+    start_walcast_with(walcast, scratch, url, &config, "walcast").await
+}
+
+/// Starts `walcast serve` with `config` on slot `slot` (created when
+/// missing; give each instance of a run its own, so that none replays what
+/// an earlier one left in the slot), logging to `<slot>.log` in `scratch`.
+pub async fn start_walcast_with(
+    walcast: &Path,
+    scratch: &Path,
+    url: &str,
+    config: &Path,
+    slot: &str,
+) -> anyhow::Result<WalcastServer> {
     let addr = free_port()?;
-    let log = scratch.join("walcast.log");
+    let log = scratch.join(format!("{slot}.log"));
     let stderr = std::fs::File::create(&log)?;
     let mut command = Command::new(walcast);
     command
@@ -149,7 +169,8 @@ pub async fn start_walcast(
         .env("DATABASE_URL", url)
         .env("WALCAST_LISTEN", addr.to_string())
         .env("WALCAST_JWT_SECRET", DEV_JWT_SECRET)
-        .env("WALCAST_CONFIG", scratch.join("walcast.toml"))
+        .env("WALCAST_CONFIG", config)
+        .env("WALCAST_SLOT", slot)
         .env("RUST_LOG", "warn")
         .stderr(stderr);
     let child = Child::spawn("walcast serve", command)?;

@@ -94,6 +94,14 @@ impl Child {
     }
 }
 
+impl Child {
+    /// Kills it at once (SIGKILL) and reaps it: for servers whose state
+    /// the run throws away.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
 /// CPU ticks of `pid` (0 when it is gone).
 pub fn cpu_ticks(pid: u32) -> u64 {
     CpuTicks::of(&pid.to_string()).map_or(0, |ticks| ticks.own)

@@ -31,6 +31,25 @@ pub fn sign_token(secret: &str, role: &str, ttl_seconds: u64) -> anyhow::Result<
     )?)
 }
 
+/// An HS256 token for a chat agent: `{role: "agent", sub, tenant_id, exp}`,
+/// what `config/walcast.toml`'s routes and row policies read.
+pub fn sign_agent_token(
+    secret: &str,
+    sub: &str,
+    tenant_id: &str,
+    ttl_seconds: u64,
+) -> anyhow::Result<String> {
+    let exp = unix_micros_now() / 1_000_000 + i64::try_from(ttl_seconds)?;
+    let claims =
+        serde_json::json!({"role": "agent", "sub": sub, "tenant_id": tenant_id, "exp": exp});
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &key,
+    )?)
+}
+
 /// The id of conversation `n` in the benchmarks' data: deterministic, so
 /// that writer and load processes agree without passing 1,000 ids around.
 pub fn conversation_uuid(n: u32) -> String {
@@ -172,6 +191,41 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     Some(seconds * 1_000_000 + micros)
 }
 
+/// Microseconds since the Unix epoch as `to_jsonb` prints a UTC
+/// `timestamptz` (`2025-11-03T09:32:55.123456+00:00`), the spelling of
+/// walcast's `record.created_at`; [`parse_timestamp`] reads it back.
+pub fn format_timestamp(micros: i64) -> String {
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let second_of_day = seconds.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{fraction:06}+00:00",
+        second_of_day / 3600,
+        second_of_day / 60 % 60,
+        second_of_day % 60
+    )
+}
+
+/// The inverse of [`days_from_civil`] (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 fn number(digits: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -237,6 +291,24 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn formatted_timestamps_read_back() {
+        for micros in [
+            0,
+            1_762_162_375_123_456,
+            951_868_800_000_000,
+            951_782_399_999_999,
+            4_102_444_800_000_001,
+        ] {
+            let text = format_timestamp(micros);
+            assert_eq!(parse_timestamp(&text), Some(micros), "{text}");
+        }
+        assert_eq!(
+            format_timestamp(1_762_162_375_123_456),
+            "2025-11-03T09:32:55.123456+00:00"
+        );
     }
 
     #[test]

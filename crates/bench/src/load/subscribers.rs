@@ -1,6 +1,8 @@
-//! B1's load process: `count` sockets, socket *i* joined to conversation
-//! `i % conversations` (`realtime:conversation:<n>`, one binding
-//! `conversation_id=eq.<uuid>`), each reading every frame and sending
+//! B1's and B3's load process: `count` sockets, socket *i* joined to
+//! conversation `i % conversations` (`realtime:conversation:<n>`, or the
+//! routed `realtime:conversation:<uuid>:messages` of `config/walcast.toml`
+//! with `--topic routed`; one binding `conversation_id=eq.<uuid>`), each
+//! reading every frame and sending
 //! realtime-js's heartbeat every 25 s. For every `postgres_changes` frame
 //! it records receive time − `record.created_at`, when the row was created
 //! inside the current window.
@@ -23,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::load::client::{self, Socket, TOKEN_ENV};
 use crate::load::ipc::{Command, Ready, WorkerReport};
 use crate::load::latency::Latencies;
+use crate::load::process::Child;
 use crate::load::protocol::{
     HEARTBEAT_SECONDS, conversation_uuid, heartbeat_frame, join_frame, parse_frame,
     record_created_at, unix_micros_now,
@@ -49,6 +52,32 @@ pub struct SubscriberArgs {
     /// Connects in flight at once.
     #[arg(long, default_value_t = 256)]
     pub concurrency: usize,
+    /// Which topic each socket joins.
+    #[arg(long, value_enum, default_value_t = TopicStyle::Plain)]
+    pub topic: TopicStyle,
+}
+
+/// The topic a subscriber of conversation `n` joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TopicStyle {
+    /// `realtime:conversation:<n>`: a topic no route names (open config).
+    Plain,
+    /// `realtime:conversation:<uuid>:messages`: the product configuration's
+    /// route, with its join check and row policies.
+    Routed,
+}
+
+impl TopicStyle {
+    /// The topic of conversation `n`, with realtime-js's `realtime:` prefix.
+    pub fn topic(self, conversation: u32) -> String {
+        match self {
+            Self::Plain => format!("realtime:conversation:{conversation}"),
+            Self::Routed => format!(
+                "realtime:conversation:{}:messages",
+                conversation_uuid(conversation)
+            ),
+        }
+    }
 }
 
 /// What the sockets of this process measured.
@@ -60,15 +89,18 @@ struct Tally {
     outside: u64,
     /// Change frames without a readable `record.created_at`.
     unreadable: u64,
+    /// Bytes of the change frames counted in `latencies`.
+    frame_bytes: u64,
     /// Sockets that closed after joining.
     closed: u64,
 }
 
 impl Tally {
-    fn record(&mut self, received: i64, created: Option<i64>) {
+    fn record(&mut self, received: i64, created: Option<i64>, bytes: usize) {
         match (created, self.window) {
             (Some(created), Some((start, end))) if (start..end).contains(&created) => {
                 self.latencies.record(received - created);
+                self.frame_bytes += bytes as u64;
             }
             (Some(_), _) => self.outside += 1,
             (None, _) => self.unreadable += 1,
@@ -85,12 +117,62 @@ impl Tally {
             ("deliveries", self.latencies.count()),
             ("outside_window", self.outside),
             ("unreadable", self.unreadable),
+            ("frame_bytes", self.frame_bytes),
             ("closed", self.closed),
         ] {
             report.counters.insert(name.to_owned(), value);
         }
         report
     }
+}
+
+/// Spawns `processes` load processes (`load subscribers`) holding `total`
+/// sockets between them, spread over `conversations` conversations, and
+/// waits until every socket has joined; any failed join fails the run.
+pub async fn spawn_processes(
+    addr: SocketAddr,
+    token: &str,
+    total: u32,
+    processes: u32,
+    conversations: u32,
+    topic: TopicStyle,
+) -> anyhow::Result<Vec<Child>> {
+    let exe = std::env::current_exe()?;
+    let processes = processes.clamp(1, total.max(1));
+    let mut workers = Vec::new();
+    let mut first = 0;
+    for index in 0..processes {
+        let count = total / processes + u32::from(index < total % processes);
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .arg("subscribers")
+            .arg(format!("--addr={addr}"))
+            .arg(format!("--first={first}"))
+            .arg(format!("--count={count}"))
+            .arg(format!("--conversations={conversations}"))
+            .arg(format!(
+                "--topic={}",
+                match topic {
+                    TopicStyle::Plain => "plain",
+                    TopicStyle::Routed => "routed",
+                }
+            ))
+            .env(TOKEN_ENV, token);
+        workers.push(Child::spawn(format!("load process {index}"), command)?);
+        first += count;
+    }
+    for worker in &mut workers {
+        let ready: Ready = worker.read_json(Duration::from_secs(300)).await?;
+        if ready.failed > 0 {
+            anyhow::bail!(
+                "{}: {} sockets failed to join, first: {}",
+                worker.name(),
+                ready.failed,
+                ready.first_error.unwrap_or_default()
+            );
+        }
+    }
+    Ok(workers)
 }
 
 /// Runs the load process on a current-thread runtime.
@@ -118,11 +200,13 @@ async fn serve(args: SubscriberArgs) -> anyhow::Result<()> {
         );
         let conversation = n % args.conversations.max(1);
         tokio::spawn(async move {
-            let opened =
-                tokio::time::timeout(JOIN_TIMEOUT, open(args.addr, &url, &token, conversation))
-                    .await
-                    .map_err(|_| "join timed out".to_owned())
-                    .and_then(|opened| opened.map_err(|err| format!("{err:#}")));
+            let opened = tokio::time::timeout(
+                JOIN_TIMEOUT,
+                open(args.addr, &url, &token, args.topic, conversation),
+            )
+            .await
+            .map_err(|_| "join timed out".to_owned())
+            .and_then(|opened| opened.map_err(|err| format!("{err:#}")));
             drop(permit);
             match opened {
                 Ok(socket) => {
@@ -159,6 +243,7 @@ async fn serve(args: SubscriberArgs) -> anyhow::Result<()> {
                 tally.latencies.clear();
                 tally.outside = 0;
                 tally.unreadable = 0;
+                tally.frame_bytes = 0;
             }
             Some(Command::Report { label }) => {
                 let report = lock(&tally).report(label);
@@ -180,10 +265,11 @@ async fn open(
     addr: SocketAddr,
     url: &str,
     token: &str,
+    style: TopicStyle,
     conversation: u32,
 ) -> anyhow::Result<Socket> {
     let mut socket = client::connect(addr, url).await?;
-    let topic = format!("realtime:conversation:{conversation}");
+    let topic = style.topic(conversation);
     let filter = format!("conversation_id=eq.{}", conversation_uuid(conversation));
     client::join(&mut socket, &topic, join_frame("1", &topic, &filter, token)).await?;
     Ok(socket)
@@ -204,7 +290,7 @@ async fn listen(mut socket: Socket, tally: &Mutex<Tally>) {
                             && frame.event == "postgres_changes"
                         {
                             let created = record_created_at(frame.payload.get());
-                            lock(tally).record(received, created);
+                            lock(tally).record(received, created, text.len());
                         }
                     }
                     Some(Ok(_)) => {}
