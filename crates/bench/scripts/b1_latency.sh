@@ -16,5 +16,5 @@ if [ ! -e /usr/lib/postgresql/15/lib/wal2json.so ]; then
     apt-get install -y -q postgresql-15-wal2json >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q postgresql-15-wal2json >/dev/null; }
 fi
 sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" || true
-cargo build --release --quiet -p walcast -p bench --bin load
+cargo build --release --quiet -p walcast -p bench --bin walcast --bin load
 exec "${CARGO_TARGET_DIR:-target}/release/load" b1 "$@"

@@ -13,5 +13,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 sysctl -q -w net.ipv4.ip_local_port_range="1024 65000" || true
 sysctl -q -w net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 || true
-cargo build --release --quiet -p walcast -p bench --bin load
+cargo build --release --quiet -p walcast -p bench --bin walcast --bin load
 exec "${CARGO_TARGET_DIR:-target}/release/load" b5 "$@"
