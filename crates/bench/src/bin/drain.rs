@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bench::fixture::{self, Workload};
+use bench::load::process::load_average;
 use bench::report;
 use bench::run::Tool;
 use bench::scenario::{BenchTarget, ScenarioPlan, run_scenario};
@@ -307,16 +308,4 @@ fn command_line() -> String {
         }
     }
     shown.join(" ")
-}
-
-/// The first three fields of `/proc/loadavg`.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_else(|_| "n/a".to_owned())
 }

@@ -143,10 +143,7 @@ async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
     let connection = ConnectionConfig::from_url(url).context("bad database url")?;
     let sql = checks::connect_sql(&connection).await?;
     let version: String = sql.query_one("SHOW server_version", &[]).await?.get(0);
-    let walcast_bin = match &args.walcast_bin {
-        Some(path) => path.clone(),
-        None => chat::default_walcast_binary()?,
-    };
+    let walcast_bin = chat::walcast_binary(args.walcast_bin.as_ref())?;
     let scratch = chat::scratch_dir()?;
     println!(
         "B1 commit→client latency: PostgreSQL {version}, {} cores, load average {} (start)",

@@ -127,10 +127,7 @@ pub fn run(args: B5Args) -> anyhow::Result<()> {
 async fn bench(args: &B5Args, url: &str) -> anyhow::Result<()> {
     let connection = ConnectionConfig::from_url(url).context("bad database url")?;
     let sql = checks::connect_sql(&connection).await?;
-    let walcast_bin = match &args.walcast_bin {
-        Some(path) => path.clone(),
-        None => chat::default_walcast_binary()?,
-    };
+    let walcast_bin = chat::walcast_binary(args.walcast_bin.as_ref())?;
     let scratch = chat::scratch_dir()?;
     println!(
         "B5 connect + join churn: {} cores, load average {} (start)",

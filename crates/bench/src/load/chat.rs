@@ -72,8 +72,12 @@ pub fn postmaster_pid(cluster: &Cluster) -> anyhow::Result<u32> {
         .context("unreadable postmaster.pid")
 }
 
-/// `walcast` next to this binary (`cargo build --release -p walcast`).
-pub fn default_walcast_binary() -> anyhow::Result<PathBuf> {
+/// The walcast binary a coordinator runs: `--walcast-bin`, else the one
+/// next to this binary (`cargo build --release -p walcast`).
+pub fn walcast_binary(given: Option<&PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.clone());
+    }
     let exe = std::env::current_exe()?;
     let path = exe.with_file_name("walcast");
     if !path.is_file() {
