@@ -26,8 +26,9 @@ use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use gateway::auth::{Authenticator, JwtSecret};
 use gateway::{Gateway, Limits};
-use jsonwebtoken::{EncodingKey, Header};
-use serde_json::{Value, json};
+
+use crate::load::protocol;
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -65,11 +66,7 @@ impl Subscribers {
         let (addr, server) = gateway.bind("127.0.0.1:0".parse()?).await?;
         tokio::spawn(server);
 
-        let token = jsonwebtoken::encode(
-            &Header::default(),
-            &json!({ "role": "anon", "exp": 4_000_000_000u64 }),
-            &EncodingKey::from_secret(secret.as_bytes()),
-        )?;
+        let token = protocol::sign_token(&secret, "anon", 24 * 3600)?;
         let mut client = Command::new(std::env::current_exe()?)
             .args(["subscribers", "--addr", &addr.to_string()])
             .args(["--count", &count.to_string()])
@@ -223,16 +220,14 @@ async fn open(
     let config = WebSocketConfig::default().read_buffer_size(16 << 10);
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await?;
     for (k, id) in filters.iter().enumerate() {
-        let join = json!([k.to_string(), k.to_string(), format!("realtime:b2-{socket}-{k}"), "phx_join", {
-            "config": {
-                "broadcast": {"ack": false, "self": false},
-                "presence": {"key": "", "enabled": false},
-                "postgres_changes": [{"event": "*", "schema": "walcast_bench", "table": "messages", "filter": format!("conversation_id=eq.{id}")}],
-                "private": false
-            },
-            "access_token": token
-        }]);
-        ws.feed(Message::text(join.to_string())).await?;
+        let join = protocol::join_frame_on(
+            "walcast_bench",
+            &k.to_string(),
+            &format!("realtime:b2-{socket}-{k}"),
+            &format!("conversation_id=eq.{id}"),
+            token,
+        );
+        ws.feed(Message::text(join)).await?;
     }
     ws.flush().await?;
     let mut replies = 0;
@@ -255,7 +250,7 @@ async fn open(
 
 /// realtime-js's heartbeat interval (the gateway closes a socket silent
 /// for 60 s).
-const HEARTBEAT: Duration = Duration::from_secs(25);
+const HEARTBEAT: Duration = Duration::from_secs(protocol::HEARTBEAT_SECONDS);
 
 /// Reads until the socket closes, counting `postgres_changes` events, and
 /// sends realtime-js's heartbeat.
@@ -277,8 +272,7 @@ async fn read(mut ws: Socket, received: &AtomicU64) {
             }
             _ = heartbeat.tick() => {
                 reference += 1;
-                let frame = json!([null, format!("hb{reference}"), "phoenix", "heartbeat", {}]);
-                if ws.send(Message::text(frame.to_string())).await.is_err() {
+                if ws.send(Message::text(protocol::heartbeat_frame(reference))).await.is_err() {
                     return;
                 }
             }

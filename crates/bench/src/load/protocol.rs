@@ -59,11 +59,22 @@ pub fn conversation_uuid(n: u32) -> String {
 /// realtime-js's `phx_join` for one `postgres_changes` binding on
 /// `public.messages` with `filter`, broadcast and presence off.
 pub fn join_frame(join_ref: &str, topic: &str, filter: &str, token: &str) -> String {
+    join_frame_on("public", join_ref, topic, filter, token)
+}
+
+/// [`join_frame`] for `<schema>.messages`.
+pub fn join_frame_on(
+    schema: &str,
+    join_ref: &str,
+    topic: &str,
+    filter: &str,
+    token: &str,
+) -> String {
     serde_json::json!([join_ref, join_ref, topic, "phx_join", {
         "config": {
             "broadcast": {"ack": false, "self": false},
             "presence": {"enabled": false, "key": ""},
-            "postgres_changes": [{"event": "*", "schema": "public", "table": "messages", "filter": filter}],
+            "postgres_changes": [{"event": "*", "schema": schema, "table": "messages", "filter": filter}],
             "private": false
         },
         "access_token": token
