@@ -155,6 +155,29 @@ fn health_report(state: &GatewayState) -> (bool, serde_json::Value) {
 /// Pending connections the listening socket queues before `accept`.
 const LISTEN_BACKLOG: u32 = 8192;
 
+/// The listening socket, as `TcpListener::bind` makes it but with two
+/// options every accepted socket inherits (Linux copies them from the
+/// listener):
+///
+/// - a longer accept queue: a reconnect storm (every client after a
+///   restart) overflowed tokio's 1,024 (BENCHMARKS.md, B5); the kernel caps
+///   it at `net.core.somaxconn`;
+/// - `TCP_NODELAY`: a frame is one `writev` and must leave at once. With
+///   Nagle's algorithm a frame written while the previous one is still
+///   unacknowledged waits for the client's delayed ACK, up to 40 ms; B3's
+///   p99 sat at 45–50 ms from 25 rows/s up until this was set.
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The gateway: shared state plus the tasks it runs.
 #[derive(Clone)]
 pub struct Gateway {
@@ -248,18 +271,7 @@ impl Gateway {
         SocketAddr,
         impl std::future::Future<Output = ()> + Send + 'static,
     )> {
-        let socket = if addr.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        // As `TcpListener::bind` does, but with a longer accept queue: a
-        // reconnect storm (every client after a restart) overflowed
-        // tokio's 1,024 (BENCHMARKS.md, B5). The kernel caps it at
-        // `net.core.somaxconn`.
-        socket.set_reuseaddr(true)?;
-        socket.bind(addr)?;
-        let listener = socket.listen(LISTEN_BACKLOG)?;
+        let listener = listen(addr)?;
         let local = listener.local_addr()?;
         let shutdown = self.shutdown.clone();
         let tracker = self.tracker.clone();
@@ -732,4 +744,24 @@ fn error_response(status: u16, message: &str) -> warp::reply::Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
     warp::reply::with_status(warp::reply::json(&json!({ "error": message })), status)
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every accepted socket has Nagle's algorithm off, inherited from the
+    /// listener: warp accepts the sockets, so this is the one place to set it.
+    #[tokio::test]
+    async fn accepted_sockets_have_nodelay() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap());
+        assert!(
+            !client.nodelay().unwrap(),
+            "the client's default is Nagle on"
+        );
+    }
 }
