@@ -754,13 +754,14 @@ mod tests {
     /// listener: warp accepts the sockets, so this is the one place to set it.
     #[tokio::test]
     async fn accepted_sockets_have_nodelay() {
-        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (accepted, _) = listener.accept().await.unwrap();
-        assert!(accepted.nodelay().unwrap());
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let listener = listen(addr).expect("listen");
+        let addr = listener.local_addr().expect("bound");
+        let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (accepted, _) = listener.accept().await.expect("accept");
+        assert!(accepted.nodelay().expect("getsockopt"));
         assert!(
-            !client.nodelay().unwrap(),
+            !client.nodelay().expect("getsockopt"),
             "the client's default is Nagle on"
         );
     }
