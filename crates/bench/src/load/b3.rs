@@ -102,6 +102,12 @@ pub struct B3Args {
     /// The walcast binary (default: next to this one).
     #[arg(long)]
     pub walcast_bin: Option<PathBuf>,
+    /// walcast's tokio worker threads (`TOKIO_WORKER_THREADS`; default one
+    /// per core). On this box the clients share walcast's two cores: with
+    /// two workers busy writing, each `writev` wakes a client process that
+    /// preempts the writer on its own core (BENCHMARKS.md, B3).
+    #[arg(long)]
+    pub walcast_workers: Option<u32>,
     /// Where bun_publish.js, ws_loop.mjs and their node_modules are.
     #[arg(long, default_value = "crates/bench/baselines")]
     pub baselines: PathBuf,
@@ -521,6 +527,7 @@ async fn start_server(setup: &mut Setup<'_>, kind: ServerKind) -> anyhow::Result
                 setup.url,
                 &config,
                 &slot,
+                setup.args.walcast_workers,
             )
             .await?;
             Ok(Server {

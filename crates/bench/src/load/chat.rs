@@ -151,18 +151,20 @@ pub async fn start_walcast(
     url: &str,
 ) -> anyhow::Result<WalcastServer> {
     let config = scratch.join("walcast.toml");
-    start_walcast_with(walcast, scratch, url, &config, "walcast").await
+    start_walcast_with(walcast, scratch, url, &config, "walcast", None).await
 }
 
 /// Starts `walcast serve` with `config` on slot `slot` (created when
 /// missing; give each instance of a run its own, so that none replays what
 /// an earlier one left in the slot), logging to `<slot>.log` in `scratch`.
+/// `workers` sets tokio's `TOKIO_WORKER_THREADS` (default: one per core).
 pub async fn start_walcast_with(
     walcast: &Path,
     scratch: &Path,
     url: &str,
     config: &Path,
     slot: &str,
+    workers: Option<u32>,
 ) -> anyhow::Result<WalcastServer> {
     let addr = free_port()?;
     let log = scratch.join(format!("{slot}.log"));
@@ -177,6 +179,9 @@ pub async fn start_walcast_with(
         .env("WALCAST_SLOT", slot)
         .env("RUST_LOG", "warn")
         .stderr(stderr);
+    if let Some(workers) = workers {
+        command.env("TOKIO_WORKER_THREADS", workers.to_string());
+    }
     let child = Child::spawn("walcast serve", command)?;
     let started = Instant::now();
     while http_status(addr, "/health/ready").await != Some(200) {
