@@ -37,7 +37,7 @@ use crate::protocol::{
 use crate::rate_limit::BroadcastRate;
 use crate::session::Session;
 use crate::socket::{Inbound, Outgoing, ReadError};
-use crate::token::BearerToken;
+use crate::token::{BearerToken, SharedTokens};
 use crate::websocket::{self, Handshake, SharedSocket};
 
 /// Per-socket and HTTP limits, with Supabase's defaults where Supabase has
@@ -109,6 +109,8 @@ pub(crate) struct GatewayState {
     next_connection: AtomicU64,
     open_connections: AtomicU64,
     queued_bytes: QueuedBytes,
+    /// One copy of each connect token for all the sessions that hold it.
+    connect_tokens: SharedTokens,
     broadcast_rate: BroadcastRate,
     started: SystemTime,
 }
@@ -201,6 +203,7 @@ impl Gateway {
             next_connection: AtomicU64::new(1),
             open_connections: AtomicU64::new(0),
             queued_bytes: QueuedBytes::default(),
+            connect_tokens: SharedTokens::default(),
             broadcast_rate: BroadcastRate::new(),
             started: SystemTime::now(),
         };
@@ -527,7 +530,11 @@ impl Gateway {
             shutdown: self.shutdown.clone(),
             id,
             vsn,
-            session: Some(Session::new(Arc::clone(state), connection, token)),
+            session: Some(Session::new(
+                Arc::clone(state),
+                connection,
+                state.connect_tokens.share(token),
+            )),
             outbox: Some(outbox),
         }
     }

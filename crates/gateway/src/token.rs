@@ -5,14 +5,17 @@
 //! out of `Debug` output and therefore out of logs and panics.
 
 use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A JWT or opaque API key sent by a client; `Debug` never shows it.
+/// Cloning shares the text (see [`SharedTokens`]).
 #[derive(Clone, PartialEq, Eq)]
-pub struct BearerToken(String);
+pub struct BearerToken(Arc<str>);
 
 impl BearerToken {
     /// Wraps a token.
-    pub fn new(token: impl Into<String>) -> Self {
+    pub fn new(token: impl Into<Arc<str>>) -> Self {
         Self(token.into())
     }
 
@@ -35,9 +38,67 @@ impl fmt::Debug for BearerToken {
     }
 }
 
+/// Slots of [`SharedTokens`]: room for the keys of a few projects at once.
+const SHARED_TOKEN_SLOTS: usize = 16;
+
+/// Connect tokens seen recently, so that sockets connecting with the same
+/// token share one copy of it.
+///
+/// realtime-js puts the project's API key (anon or publishable) in the
+/// socket URL of every client and sends each user's JWT in the joins, so
+/// nearly every socket connects with the same token; each session keeps
+/// it for the joins that fall back to it (Supabase's
+/// `assign_access_token`). A copy per socket was 135 bytes of every idle
+/// connection (BENCHMARKS.md, B4).
+///
+/// Direct-mapped: a token's hash picks its slot, and a different token
+/// replaces the one there, so it holds at most [`SHARED_TOKEN_SLOTS`]
+/// tokens beyond those sessions hold. Only verified tokens are offered.
+pub(crate) struct SharedTokens {
+    slots: Mutex<[Option<BearerToken>; SHARED_TOKEN_SLOTS]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for SharedTokens {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::new(std::array::from_fn(|_| None)),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+}
+
+impl SharedTokens {
+    /// `token`, or an equal token already held, whose text it then shares.
+    pub(crate) fn share(&self, token: BearerToken) -> BearerToken {
+        let index = self.hasher.hash_one(token.as_str()) as usize % SHARED_TOKEN_SLOTS;
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        match slots.get_mut(index) {
+            Some(Some(shared)) if *shared == token => shared.clone(),
+            Some(slot) => {
+                *slot = Some(token.clone());
+                token
+            }
+            None => token,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_connect_tokens_share_their_text() {
+        let shared = SharedTokens::default();
+        let first = shared.share(BearerToken::new("eyJ.anon.key"));
+        let second = shared.share(BearerToken::new(String::from("eyJ.anon.key")));
+        assert_eq!(first, second);
+        assert!(Arc::ptr_eq(&first.0, &second.0));
+        let other = shared.share(BearerToken::new("eyJ.user.jwt"));
+        assert_eq!(other.as_str(), "eyJ.user.jwt");
+        assert!(!Arc::ptr_eq(&first.0, &other.0));
+    }
 
     #[test]
     fn debug_hides_the_token() {

@@ -196,7 +196,9 @@ pub struct Binding {
     schema: Selector,
     table: Selector,
     filter: Filter,
-    select: Option<Vec<Arc<str>>>,
+    /// Boxed, not a `Vec`: a binding lives in the index for every joined
+    /// channel (BENCHMARKS.md, B4).
+    select: Option<Box<[Arc<str>]>>,
     /// What the channel may see of each table (route and row policies),
     /// ANDed in per table by the index; never echoed.
     scope: Arc<Scope>,
@@ -220,7 +222,7 @@ impl Binding {
                     .filter_map(Value::as_str)
                     .map(Arc::from)
                     .collect();
-                (!names.is_empty()).then_some(names)
+                (!names.is_empty()).then(|| names.into_boxed_slice())
             }
             Some(Value::String(_)) => return Err(BindingError::SelectNotList),
             _ => None,

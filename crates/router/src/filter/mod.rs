@@ -37,10 +37,12 @@ use crate::inspect;
 pub const MAX_IN_VALUES: usize = 100;
 
 /// A parsed filter: terms that must all hold. The empty filter matches
-/// every row.
+/// every row. The terms are a boxed slice, not a `Vec`: every binding in
+/// the index holds a filter, so a word less is per-connection memory
+/// (BENCHMARKS.md, B4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    terms: Vec<Term>,
+    terms: Box<[Term]>,
 }
 
 /// One `column=[not.]op.value` term.
@@ -184,7 +186,9 @@ impl FilterError {
 impl Filter {
     /// A filter of these terms (all must hold).
     pub fn new(terms: Vec<Term>) -> Self {
-        Self { terms }
+        Self {
+            terms: terms.into_boxed_slice(),
+        }
     }
 
     /// Parses a `filter` string. Blank means no filter.
@@ -196,8 +200,8 @@ impl Filter {
         let terms = syntax::split_top_level(text)
             .into_iter()
             .map(Term::parse)
-            .collect::<Result<_, _>>()?;
-        Ok(Self { terms })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(terms))
     }
 
     /// The terms.
@@ -211,9 +215,13 @@ impl Filter {
     }
 
     /// This filter ANDed with `other`.
-    pub fn and(mut self, other: Filter) -> Self {
-        self.terms.extend(other.terms);
-        self
+    pub fn and(self, other: Filter) -> Self {
+        if other.terms.is_empty() {
+            return self;
+        }
+        let mut terms = self.terms.into_vec();
+        terms.extend(other.terms);
+        Self::new(terms)
     }
 }
 

@@ -9,6 +9,7 @@ fn parse(text: &str) -> Vec<Term> {
     Filter::parse(text)
         .unwrap_or_else(|err| panic!("{text}: {err}"))
         .terms
+        .into_vec()
 }
 
 fn op(text: &str) -> Op {

@@ -391,19 +391,21 @@ fn share_names(binding: &mut Binding, schemas: &HashMap<Arc<str>, HashMap<Arc<st
 
 /// The bindings of one subscriber. Nearly every channel has one, kept
 /// inline: a `Vec` would allocate four slots for it, for every joined
-/// channel (BENCHMARKS.md, B4).
+/// channel (BENCHMARKS.md, B4). Several are a boxed slice, not a `Vec`, so
+/// that the enum is two words, not three: it sits in a hash slot of every
+/// joined channel. A channel's bindings are inserted at its join and
+/// removed together, so reallocating on each change costs nothing.
 #[derive(Debug)]
 enum SubscriberKeys {
     One(BindingKey),
-    Many(Vec<BindingKey>),
+    Many(Box<[BindingKey]>),
 }
 
 impl SubscriberKeys {
     fn push(&mut self, key: BindingKey) {
-        match self {
-            Self::One(one) => *self = Self::Many(vec![*one, key]),
-            Self::Many(keys) => keys.push(key),
-        }
+        let mut keys = self.as_slice().to_vec();
+        keys.push(key);
+        *self = Self::Many(keys.into_boxed_slice());
     }
 
     /// Removes `key`; true when no key is left.
@@ -411,7 +413,8 @@ impl SubscriberKeys {
         match self {
             Self::One(one) => *one == key,
             Self::Many(keys) => {
-                keys.retain(|k| *k != key);
+                let kept: Box<[BindingKey]> = keys.iter().copied().filter(|k| *k != key).collect();
+                *keys = kept;
                 keys.is_empty()
             }
         }

@@ -73,12 +73,17 @@ enum Placement {
     Denied,
     /// In `scan` at this index.
     Scan(usize),
-    /// In `by_value[column][key]` for each of `keys` (a copy of the slot
-    /// is kept here for [`Table::binding_matches`]).
+    /// In `by_value[column][key]` for each of `keys`, with the slot's
+    /// filter shared for [`Table::binding_matches`] (a resume asks it for
+    /// every change it replays; the event filter is the binding's own).
+    /// Every binding of the table has a placement, most of them idle, so
+    /// its size is per-connection memory (BENCHMARKS.md, B4): with a copy
+    /// of the whole slot every hash slot of `placements` took 64 bytes, now
+    /// 40 (the column as a `u32`, so that the tag fits beside it).
     Keyed {
-        column: usize,
+        column: u32,
         keys: Box<[ValueKey]>,
-        slot: Slot,
+        filter: Arc<BoundFilter>,
     },
 }
 
@@ -198,6 +203,7 @@ impl Table {
                 true
             }
             Some(Placement::Keyed { column, keys, .. }) => {
+                let column = column as usize;
                 if let Some(values) = self.by_value.get_mut(&column) {
                     for value in keys {
                         if let Some(slots) = values.get_mut(&value) {
@@ -282,8 +288,12 @@ impl Table {
             events: entry.binding.event(),
             filter: Arc::new(filter),
         };
+        // A table has at most 1,600 columns, so the index always fits a
+        // `u32`; were it not to, the scan list would still be correct.
+        let indexed = indexed.and_then(|(column, keys)| Some((u32::try_from(column).ok()?, keys)));
         match indexed {
-            Some((column, keys)) => {
+            Some((column32, keys)) => {
+                let column = column32 as usize;
                 // An in-list of only NULLs (or none) has no keys: filed
                 // nowhere, it never matches, as in SQL.
                 if !keys.is_empty() {
@@ -298,8 +308,14 @@ impl Table {
                     }
                 }
                 let keys = keys.into_boxed_slice();
-                self.placements
-                    .insert(key, Placement::Keyed { column, keys, slot });
+                self.placements.insert(
+                    key,
+                    Placement::Keyed {
+                        column: column32,
+                        keys,
+                        filter: Arc::clone(&slot.filter),
+                    },
+                );
             }
             None => {
                 self.placements
@@ -309,9 +325,10 @@ impl Table {
         }
     }
 
-    /// Whether binding `key` matches `change` (its events and terms);
-    /// `None` when the binding is not filed here. The table's relation
-    /// must be `change.relation` (or equal to it).
+    /// Whether binding `key`'s terms match `change` (a scanned binding's
+    /// events too; the caller checks every binding's events); `None` when
+    /// the binding is not filed here. The table's relation must be
+    /// `change.relation` (or equal to it).
     pub(super) fn binding_matches(&self, key: BindingKey, change: &Change) -> Option<bool> {
         Some(match self.placements.get(&key)? {
             Placement::Pending | Placement::Failed | Placement::Denied => false,
@@ -319,7 +336,8 @@ impl Table {
                 .scan
                 .get(*index)
                 .is_some_and(|slot| slot.matches(change)),
-            Placement::Keyed { slot, .. } => slot.matches(change),
+            // The caller has checked the binding's events.
+            Placement::Keyed { filter, .. } => filter.matches(change),
         })
     }
 
@@ -330,7 +348,7 @@ impl Table {
             (Some(Placement::Denied), _) => ReplayPlacement::Nothing,
             (Some(Placement::Failed | Placement::Scan(_)), _) => ReplayPlacement::Table,
             (Some(Placement::Keyed { column, keys, .. }), Some(relation)) => {
-                match relation.columns.get(*column) {
+                match relation.columns.get(*column as usize) {
                     Some(column) => ReplayPlacement::Values {
                         column: &column.name,
                         keys,

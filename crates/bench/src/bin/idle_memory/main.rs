@@ -3,7 +3,8 @@
 //! (BENCHMARKS.md, B4). Run it with `crates/bench/scripts/idle_memory.sh`.
 //!
 //! ```text
-//!  run ──spawns──▶ server   (gateway::Gateway, no database; walcast's upgrade or warp's ws())
+//!  run ──spawns──▶ server   (gateway::Gateway, no database: walcast's upgrade or warp's ws();
+//!                            or the stack's floor: warp's upgrade, one task, no session)
 //!      ──spawns──▶ clients × k (≤ 9,000 sockets each: the fd limit is 20,000 per process)
 //!      ──reads───▶ /proc/<server>/status, smaps_rollup: before, at half, at full + idle
 //! ```
@@ -12,6 +13,7 @@
 //! so nothing outlives the run.
 
 mod clients;
+mod floor;
 mod orchestrate;
 mod probe;
 mod server;
@@ -19,7 +21,7 @@ mod server;
 use clap::{Parser, Subcommand};
 
 /// Memory per idle joined WebSocket connection, walcast's upgrade next to
-/// warp's `ws()` in the same run.
+/// the stack's floor and warp's `ws()` in the same run.
 #[derive(Debug, Parser)]
 #[command(name = "idle-memory")]
 struct Args {
@@ -31,7 +33,7 @@ struct Args {
 enum Command {
     /// Runs the whole measurement (the default entry point).
     Run(orchestrate::RunArgs),
-    /// A gateway without a database (child process).
+    /// A gateway without a database, or the floor (child process).
     Server(server::ServerArgs),
     /// Opens and joins sockets, then idles with heartbeats (child process).
     Clients(clients::ClientArgs),

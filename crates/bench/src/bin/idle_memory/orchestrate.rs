@@ -1,6 +1,12 @@
-//! The measurement: for each upgrade path, a fresh server process, its
-//! memory before any socket, with half the sockets and with all of them
-//! after an idle period, and the per-connection figures from those.
+//! The measurement: for each path, a fresh server process, its memory
+//! before any socket, with half the sockets and with all of them after an
+//! idle period, and the per-connection figures from those.
+//!
+//! The paths: walcast (its own upgrade and codec, the gateway as shipped);
+//! the floor (`floor.rs`: the same warp, hyper and tokio stack holding the
+//! upgraded socket in one task and answering the join, no session, hub or
+//! router), so that walcast − floor is walcast's own state; and warp's
+//! `ws()` (tungstenite's buffers under walcast's session), the old path.
 //!
 //! Two figures per path, because a process's first sockets also pay for
 //! one-off growth (allocator arenas, tables sized for the first thousands):
@@ -38,9 +44,10 @@ pub(crate) struct RunArgs {
     /// Seconds to wait idle (heartbeats every 25 s) before the last reading.
     #[arg(long, default_value_t = 30)]
     idle_seconds: u64,
-    /// Which upgrade paths to measure.
-    #[arg(long, value_enum, default_value_t = Paths::Both)]
-    paths: Paths,
+    /// Which paths to measure, in this order: one or a comma list
+    /// (`walcast,floor`); each path is measured once.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
+    paths: Vec<Paths>,
     /// Let the servers see one change of the bindings' table first, so
     /// filters are bound and filed by value at join (as in production once
     /// the table has had a change), not left pending.
@@ -50,17 +57,35 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Paths {
-    /// walcast's upgrade, then warp's `ws()` as the baseline.
+    /// walcast, the floor, then warp's `ws()`.
+    All,
+    /// walcast, then warp's `ws()` as the baseline.
     Both,
-    /// walcast's upgrade only.
+    /// walcast's upgrade and gateway.
     Walcast,
-    /// warp's `ws()` only.
+    /// The stack's floor: warp's upgrade, one task per socket answering
+    /// the join; no session, hub or router.
+    Floor,
+    /// warp's `ws()` under walcast's session.
     Warp,
+}
+
+impl Paths {
+    fn paths(self) -> &'static [Path] {
+        match self {
+            Self::All => &[Path::Walcast, Path::Floor, Path::Warp],
+            Self::Both => &[Path::Walcast, Path::Warp],
+            Self::Walcast => &[Path::Walcast],
+            Self::Floor => &[Path::Floor],
+            Self::Warp => &[Path::Warp],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
     Walcast,
+    Floor,
     Warp,
 }
 
@@ -68,6 +93,7 @@ impl Path {
     fn name(self) -> &'static str {
         match self {
             Self::Walcast => "walcast upgrade",
+            Self::Floor => "stack floor (baseline)",
             Self::Warp => "warp ws() (baseline)",
         }
     }
@@ -93,15 +119,16 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         (1..=MAX_SOCKETS_PER_PROCESS).contains(&args.per_process),
         "--per-process must be 1..=9000"
     );
-    let paths: &[Path] = match args.paths {
-        Paths::Both => &[Path::Walcast, Path::Warp],
-        Paths::Walcast => &[Path::Walcast],
-        Paths::Warp => &[Path::Warp],
-    };
+    let mut paths: Vec<Path> = Vec::new();
+    for path in args.paths.iter().flat_map(|paths| paths.paths()) {
+        if !paths.contains(path) {
+            paths.push(*path);
+        }
+    }
     let secret = format!("{:032x}", rand::random::<u128>());
     let token = sign(&secret)?;
     let mut results = Vec::new();
-    for &path in paths {
+    for path in paths {
         eprintln!("== {}: {} connections", path.name(), args.connections);
         results.push(measure(&args, path, &secret, &token)?);
     }
@@ -113,8 +140,14 @@ fn measure(args: &RunArgs, path: Path, secret: &str, token: &str) -> anyhow::Res
     let exe = std::env::current_exe()?;
     let mut command = Command::new(&exe);
     command.arg("server").env(SECRET_ENV, secret);
-    if path == Path::Warp {
-        command.arg("--legacy-warp-ws");
+    match path {
+        Path::Walcast => {}
+        Path::Floor => {
+            command.arg("--floor");
+        }
+        Path::Warp => {
+            command.arg("--legacy-warp-ws");
+        }
     }
     if args.table_seen {
         command.arg("--table-seen");
@@ -303,14 +336,23 @@ fn print_report(args: &RunArgs, results: &[Measured]) {
             per(m.empty.kernel_tcp, m.full.kernel_tcp, 2.0 * n),
         );
     }
-    if let [walcast, warp] = results {
-        let ours = (walcast.full.rss as f64 - walcast.at_half.rss as f64)
-            / f64::from(walcast.connections - walcast.half);
-        let theirs = (warp.full.rss as f64 - warp.at_half.rss as f64)
-            / f64::from(warp.connections - warp.half);
-        if ours > 0.0 {
+    let slope = |path: Path| {
+        results
+            .iter()
+            .find(|m| m.path == path)
+            .map(|m| (m.full.rss as f64 - m.at_half.rss as f64) / f64::from(m.connections - m.half))
+    };
+    if let Some(ours) = slope(Path::Walcast) {
+        if let Some(floor) = slope(Path::Floor) {
             println!();
-            println!("baseline / walcast (RSS slope): {:.1}x", theirs / ours);
+            println!(
+                "walcast's own state (RSS slope, walcast − floor): {:.0} B = {ours:.0} B − {floor:.0} B",
+                ours - floor
+            );
+        }
+        if let Some(theirs) = slope(Path::Warp).filter(|_| ours > 0.0) {
+            println!();
+            println!("warp ws() / walcast (RSS slope): {:.1}x", theirs / ours);
         }
     }
     for m in results {

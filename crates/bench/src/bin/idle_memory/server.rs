@@ -1,6 +1,7 @@
 //! The measured process: a `gateway::Gateway` with no database behind it,
-//! on the same multi-threaded tokio runtime walcast uses. Prints
-//! `listening <addr>` and serves until its stdin closes.
+//! or with `--floor` the stack's floor (`floor.rs`), on the same
+//! multi-threaded tokio runtime walcast uses. Prints `listening <addr>`
+//! and serves until its stdin closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,11 +25,16 @@ pub(crate) struct ServerArgs {
     #[arg(long, default_value = "127.0.0.1:0")]
     addr: SocketAddr,
     /// Upgrade with warp's `ws()` (the baseline) instead of walcast's own.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "floor")]
     legacy_warp_ws: bool,
+    /// Serve the floor instead of the gateway: warp's upgrade and one task
+    /// per socket answering the join, with no session, hub or router.
+    #[arg(long)]
+    floor: bool,
     /// Publish one INSERT of `public.messages` before serving, as if the
     /// table had had a change: the index then knows its layout and binds
-    /// each filter as it joins (filed by value), as in production.
+    /// each filter as it joins (filed by value), as in production. The
+    /// floor has no table and ignores it.
     #[arg(long)]
     table_seen: bool,
 }
@@ -41,6 +47,11 @@ pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    if args.floor {
+        let shutdown = CancellationToken::new();
+        let (addr, server) = crate::floor::bind(args.addr, shutdown.clone())?;
+        return serve_until_stdin_closes(addr, server, shutdown).await;
+    }
     let secret = std::env::var(SECRET_ENV).with_context(|| format!("{SECRET_ENV} is not set"))?;
     let authenticator = Authenticator::new(Some(JwtSecret::new(secret)?), None)?;
     let limits = Limits {
@@ -56,6 +67,15 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         gateway.publish(&mut vec![Event::Change(messages_insert()?)]);
     }
     let (addr, server) = gateway.bind(args.addr).await?;
+    serve_until_stdin_closes(addr, server, shutdown).await
+}
+
+/// Announces `addr`, runs `server` until stdin closes, then shuts it down.
+async fn serve_until_stdin_closes(
+    addr: SocketAddr,
+    server: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let done = tokio::spawn(server);
     println!("listening {addr}");
     let mut sink = Vec::new();
