@@ -24,13 +24,11 @@ use replication::{ConnectionConfig, checks};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use crate::cpu::{MachineTicks, seconds};
+use crate::cpu::seconds;
 use crate::load::chat::{self, TENANT};
-use crate::load::ipc::{self, WorkerReport};
+use crate::load::ipc;
 use crate::load::latency::{Latencies, Windowed, format_ms};
-use crate::load::process::{
-    Child, cpu_ticks, load_average, rss_bytes, run_delay_ns, server_cpu_ticks, walsender_cpu_ticks,
-};
+use crate::load::process::{Child, CpuSnapshot, cpu_ticks, load_average, rss_bytes};
 use crate::load::protocol::{DEV_JWT_SECRET, sign_token, unix_micros_now};
 use crate::load::{poller, raw_reader, subscribers};
 
@@ -121,22 +119,13 @@ pub fn run(args: B1Args) -> anyhow::Result<()> {
     result
 }
 
-/// CPU ticks of every process at one moment.
+/// CPU ticks of every process at one moment (walcast is the snapshot's
+/// server; its walsenders are walcast's and the raw reader's).
 #[derive(Debug, Clone, Copy, Default)]
 struct CpuReading {
-    walcast: u64,
-    postgres: u64,
-    /// Live walsenders: walcast's and the raw reader's.
-    walsenders: u64,
+    cpu: CpuSnapshot,
     /// The backend running the poller's `pg_logical_slot_get_changes`.
     poller_backend: u64,
-    load: u64,
-    coordinator: u64,
-    /// Reaped children of this process: pgbench.
-    children: u64,
-    /// Nanoseconds walcast's threads waited for a CPU.
-    walcast_run_delay: u64,
-    machine: MachineTicks,
 }
 
 async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> {
@@ -274,19 +263,7 @@ async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
         tokio::time::sleep(DRAIN).await;
         let after = reading(&walcast.child, &workers, postmaster, poller_pid)?;
 
-        let mut delivered = WorkerReport::default();
-        for worker in &mut workers {
-            worker
-                .send(
-                    &ipc::Command::Report {
-                        label: label.clone(),
-                    }
-                    .line(),
-                )
-                .await?;
-            let report: WorkerReport = worker.read_json(Duration::from_secs(30)).await?;
-            delivered.merge(&report);
-        }
+        let delivered = ipc::collect_reports(&mut workers, &label).await?;
         let rows: i64 = sql
             .query_one(
                 "SELECT count(*) FROM messages WHERE created_at >= 'epoch'::timestamptz + $1 * interval '1 microsecond' \
@@ -327,7 +304,7 @@ async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
             );
         }
         let added = walcast_latencies.summary().p99 as f64 - raw_latencies.summary().p99 as f64;
-        let window_s = (after_seconds(&before, &after, |r| r.machine.total) / 2.0).max(1e-9);
+        let window_s = (after.cpu.seconds_since(&before.cpu, |r| r.machine.total) / 2.0).max(1e-9);
         notes.push(format!(
             "{label}: walcast adds {} ms p99 over the raw slot reader; p99 poller / walcast {}; {} frames unreadable, {} outside window; \
              CPU over {:.1} s: walcast {:.2} s (and {:.2} s runnable but waiting for a CPU), postgres {:.2} s (walsenders {:.2} s, poller backend {:.2} s), load processes {:.2} s, coordinator (raw reader + poller) {:.2} s, pgbench {:.2} s, steal {:.1} %; \
@@ -345,15 +322,15 @@ async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
             delivered.counter("unreadable"),
             delivered.counter("outside_window"),
             window_s,
-            after_seconds(&before, &after, |r| r.walcast),
-            after.walcast_run_delay.saturating_sub(before.walcast_run_delay) as f64 / 1e9,
-            after_seconds(&before, &after, |r| r.postgres),
-            after_seconds(&before, &after, |r| r.walsenders),
-            after_seconds(&before, &after, |r| r.poller_backend),
-            after_seconds(&before, &after, |r| r.load),
-            after_seconds(&before, &after, |r| r.coordinator),
-            after_seconds(&before, &after, |r| r.children),
-            after.machine.steal_since(&before.machine) * 100.0,
+            after.cpu.seconds_since(&before.cpu, |r| r.server),
+            after.cpu.server_waited_since(&before.cpu),
+            after.cpu.seconds_since(&before.cpu, |r| r.postgres),
+            after.cpu.seconds_since(&before.cpu, |r| r.walsenders),
+            seconds(after.poller_backend.saturating_sub(before.poller_backend)),
+            after.cpu.seconds_since(&before.cpu, |r| r.load),
+            after.cpu.seconds_since(&before.cpu, |r| r.coordinator),
+            after.cpu.seconds_since(&before.cpu, |r| r.children),
+            after.cpu.machine.steal_since(&before.cpu.machine) * 100.0,
             rss_bytes(walcast.child.pid()) as f64 / 1048576.0,
             workers.iter().map(|w| rss_bytes(w.pid())).sum::<u64>() as f64 / 1048576.0,
             pgbench,
@@ -401,31 +378,15 @@ fn format_ms_signed(micros: f64) -> String {
     }
 }
 
-fn after_seconds(
-    before: &CpuReading,
-    after: &CpuReading,
-    field: impl Fn(&CpuReading) -> u64,
-) -> f64 {
-    seconds(field(after).saturating_sub(field(before)))
-}
-
 fn reading(
     walcast: &Child,
     workers: &[Child],
     postmaster: u32,
     poller_backend: Option<u32>,
 ) -> anyhow::Result<CpuReading> {
-    let me = crate::cpu::CpuTicks::of_self()?;
     Ok(CpuReading {
-        walcast: cpu_ticks(walcast.pid()),
-        walcast_run_delay: run_delay_ns(walcast.pid()),
-        postgres: server_cpu_ticks(postmaster),
-        walsenders: walsender_cpu_ticks(postmaster),
+        cpu: CpuSnapshot::read(walcast.pid(), Some(postmaster), workers)?,
         poller_backend: poller_backend.map_or(0, cpu_ticks),
-        load: workers.iter().map(|worker| cpu_ticks(worker.pid())).sum(),
-        coordinator: me.own,
-        children: me.children,
-        machine: MachineTicks::read()?,
     })
 }
 

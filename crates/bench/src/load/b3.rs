@@ -29,12 +29,9 @@ use anyhow::{Context, bail, ensure};
 use replication::{ConnectionConfig, checks};
 use tokio::process::Command;
 
-use crate::cpu::{MachineTicks, seconds};
 use crate::load::chat::{self, TENANT};
-use crate::load::ipc::{self, WorkerReport};
-use crate::load::process::{
-    Child, cpu_ticks, load_average, rss_bytes, run_delay_ns, server_cpu_ticks, walsender_cpu_ticks,
-};
+use crate::load::ipc;
+use crate::load::process::{Child, CpuSnapshot, load_average, rss_bytes};
 use crate::load::protocol::{DEV_JWT_SECRET, sign_agent_token, sign_token, unix_micros_now};
 use crate::load::subscribers::{self, TopicStyle};
 use crate::load::{b1, publisher};
@@ -223,18 +220,6 @@ struct Step {
     server_cpu_per_s: f64,
 }
 
-/// CPU readings at one moment.
-#[derive(Debug, Clone, Copy, Default)]
-struct Reading {
-    server: u64,
-    server_delay: u64,
-    postgres: u64,
-    walsenders: u64,
-    load: u64,
-    coordinator: u64,
-    machine: MachineTicks,
-}
-
 async fn bench(args: &B3Args, url: &str, postmaster: u32) -> anyhow::Result<()> {
     let connection = ConnectionConfig::from_url(url).context("bad database url")?;
     let sql = checks::connect_sql(&connection).await?;
@@ -412,7 +397,7 @@ async fn ramp(
             })
         };
         sleep_until_micros(start).await;
-        let before = reading(setup, &server, &workers)?;
+        let before = CpuSnapshot::read(server.child.pid(), Some(setup.postmaster), &workers)?;
         let perf = match args.perf_at {
             Some(at) if at == offered && kind.is_walcast() => {
                 Some(start_perf(&args.perf_dir, &server, kind, k, args.seconds)?)
@@ -420,26 +405,14 @@ async fn ramp(
             _ => None,
         };
         sleep_until_micros(end).await;
-        let after = reading(setup, &server, &workers)?;
+        let after = CpuSnapshot::read(server.child.pid(), Some(setup.postmaster), &workers)?;
         let (published, writer_summary) = writer.await??;
         if let Some(mut perf) = perf {
             let _ = perf.wait().await;
         }
         tokio::time::sleep(DRAIN).await;
 
-        let mut delivered = WorkerReport::default();
-        for worker in &mut workers {
-            worker
-                .send(
-                    &ipc::Command::Report {
-                        label: label.clone(),
-                    }
-                    .line(),
-                )
-                .await?;
-            let report: WorkerReport = worker.read_json(Duration::from_secs(30)).await?;
-            delivered.merge(&report);
-        }
+        let delivered = ipc::collect_reports(&mut workers, &label).await?;
         let rows = match published {
             Some(published) => published.in_window,
             None => rows_in_window(&setup.sql, start, end).await?,
@@ -450,9 +423,7 @@ async fn ramp(
         let lost = expected.saturating_sub(latencies.count());
         let window_s = args.seconds as f64;
         let achieved = latencies.count() as f64 / window_s;
-        let per_s = |field: fn(&Reading) -> u64| {
-            seconds(field(&after).saturating_sub(field(&before))) / window_s
-        };
+        let per_s = |field: fn(&CpuSnapshot) -> u64| after.seconds_since(&before, field) / window_s;
         let server_cpu = per_s(|r| r.server);
         let p99_ms = summary.p99 as f64 / 1000.0;
         let meets_goal = lost == 0 && rows > 0 && p99_ms <= args.p99_limit_ms;
@@ -479,7 +450,7 @@ async fn ramp(
                 "{label} {}: pgbench {writer_summary}; sockets closed so far {}; server waited {:.2} s for a CPU; steal {:.1} %; coordinator {:.2} CPU-s/s",
                 kind.name(),
                 delivered.counter("closed"),
-                after.server_delay.saturating_sub(before.server_delay) as f64 / 1e9,
+                after.server_waited_since(&before),
                 after.machine.steal_since(&before.machine) * 100.0,
                 per_s(|r| r.coordinator),
             );
@@ -596,19 +567,6 @@ async fn stop_server(setup: &Setup<'_>, server: Server) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("slot {slot} stayed active after walcast stopped")
-}
-
-fn reading(setup: &Setup<'_>, server: &Server, workers: &[Child]) -> anyhow::Result<Reading> {
-    let me = crate::cpu::CpuTicks::of_self()?;
-    Ok(Reading {
-        server: cpu_ticks(server.child.pid()),
-        server_delay: run_delay_ns(server.child.pid()),
-        postgres: server_cpu_ticks(setup.postmaster),
-        walsenders: walsender_cpu_ticks(setup.postmaster),
-        load: workers.iter().map(|worker| cpu_ticks(worker.pid())).sum(),
-        coordinator: me.own,
-        machine: MachineTicks::read()?,
-    })
 }
 
 async fn rows_in_window(sql: &tokio_postgres::Client, start: i64, end: i64) -> anyhow::Result<u64> {

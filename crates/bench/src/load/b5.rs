@@ -15,12 +15,11 @@ use anyhow::{Context, bail};
 use replication::{ConnectionConfig, checks};
 use tokio::process::Command;
 
-use crate::cpu::seconds;
 use crate::load::chat;
 use crate::load::client::TOKEN_ENV;
-use crate::load::ipc::{self, Ready, WorkerReport};
+use crate::load::ipc::{self, Ready};
 use crate::load::latency::Latencies;
-use crate::load::process::{Child, cpu_ticks, load_average, run_delay_ns};
+use crate::load::process::{Child, CpuSnapshot, load_average};
 use crate::load::protocol::{DEV_JWT_SECRET, sign_token, unix_micros_now};
 
 /// Time after the schedule ends for the last answers (the load processes
@@ -244,33 +243,15 @@ async fn step(
     for worker in &mut workers {
         worker.send(&window.line()).await?;
     }
-    let server_before = cpu_ticks(server_pid);
-    let delay_before = run_delay_ns(server_pid);
-    let load_before: u64 = workers.iter().map(|w| cpu_ticks(w.pid())).sum();
+    // B5 reports the server and the load processes only.
+    let before = CpuSnapshot::read(server_pid, None, &workers)?;
     let until_end = u64::try_from(end - unix_micros_now()).unwrap_or(0);
     tokio::time::sleep(Duration::from_micros(until_end) + DRAIN).await;
-    let server_cpu = seconds(cpu_ticks(server_pid).saturating_sub(server_before));
-    let server_waited = run_delay_ns(server_pid).saturating_sub(delay_before) as f64 / 1e9;
-    let load_cpu = seconds(
-        workers
-            .iter()
-            .map(|w| cpu_ticks(w.pid()))
-            .sum::<u64>()
-            .saturating_sub(load_before),
-    );
-    let mut merged = WorkerReport::default();
-    for worker in &mut workers {
-        worker
-            .send(
-                &ipc::Command::Report {
-                    label: label.clone(),
-                }
-                .line(),
-            )
-            .await?;
-        let report: WorkerReport = worker.read_json(Duration::from_secs(30)).await?;
-        merged.merge(&report);
-    }
+    let after = CpuSnapshot::read(server_pid, None, &workers)?;
+    let server_cpu = after.seconds_since(&before, |r| r.server);
+    let server_waited = after.server_waited_since(&before);
+    let load_cpu = after.seconds_since(&before, |r| r.load);
+    let merged = ipc::collect_reports(&mut workers, &label).await?;
     for worker in workers {
         worker.stop().await;
     }

@@ -14,6 +14,25 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::load::latency::Latencies;
+use crate::load::process::Child;
+
+/// How long a worker may take to answer `report`.
+const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Asks every worker for its report of window `label`, and merges them.
+pub async fn collect_reports(workers: &mut [Child], label: &str) -> anyhow::Result<WorkerReport> {
+    let command = Command::Report {
+        label: label.to_owned(),
+    }
+    .line();
+    let mut merged = WorkerReport::default();
+    for worker in workers {
+        worker.send(&command).await?;
+        let report: WorkerReport = worker.read_json(REPORT_TIMEOUT).await?;
+        merged.merge(&report);
+    }
+    Ok(merged)
+}
 
 /// A line from the coordinator.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 
-use crate::cpu::CpuTicks;
+use crate::cpu::{CpuTicks, MachineTicks, seconds};
 
 /// How long a child gets to stop after its stdin closes.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -99,6 +99,56 @@ impl Child {
     /// the run throws away.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
+    }
+}
+
+/// CPU readings of a benchmark's processes at one moment; a step's figures
+/// are the differences between two of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuSnapshot {
+    /// The server under test.
+    pub server: u64,
+    /// Nanoseconds the server's threads have waited for a CPU.
+    pub server_delay: u64,
+    /// PostgreSQL ([`server_cpu_ticks`]); 0 without a database.
+    pub postgres: u64,
+    /// PostgreSQL's live walsenders.
+    pub walsenders: u64,
+    /// The load processes.
+    pub load: u64,
+    /// This process (the coordinator).
+    pub coordinator: u64,
+    /// This process's reaped children (pgbench).
+    pub children: u64,
+    /// The whole machine (for the window's length and steal).
+    pub machine: MachineTicks,
+}
+
+impl CpuSnapshot {
+    /// Reads the server `server`, the PostgreSQL of `postmaster` if any,
+    /// the load processes `workers`, this process and the machine.
+    pub fn read(server: u32, postmaster: Option<u32>, workers: &[Child]) -> anyhow::Result<Self> {
+        let me = CpuTicks::of_self()?;
+        Ok(Self {
+            server: cpu_ticks(server),
+            server_delay: run_delay_ns(server),
+            postgres: postmaster.map_or(0, server_cpu_ticks),
+            walsenders: postmaster.map_or(0, walsender_cpu_ticks),
+            load: workers.iter().map(|worker| cpu_ticks(worker.pid())).sum(),
+            coordinator: me.own,
+            children: me.children,
+            machine: MachineTicks::read()?,
+        })
+    }
+
+    /// CPU seconds of `field` from `earlier` to this reading.
+    pub fn seconds_since(&self, earlier: &Self, field: impl Fn(&Self) -> u64) -> f64 {
+        seconds(field(self).saturating_sub(field(earlier)))
+    }
+
+    /// Seconds the server waited for a CPU since `earlier`.
+    pub fn server_waited_since(&self, earlier: &Self) -> f64 {
+        self.server_delay.saturating_sub(earlier.server_delay) as f64 / 1e9
     }
 }
 
