@@ -107,16 +107,7 @@ pub fn run(args: B1Args) -> anyhow::Result<()> {
         (1..=MAX_SOCKETS_PER_PROCESS).contains(&args.per_process),
         "--per-process must be 1..=19000"
     );
-    let (cluster, url) = chat::start_database()?;
-    let postmaster = chat::postmaster_pid(&cluster)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(bench(&args, &url, postmaster));
-    drop(runtime);
-    drop(cluster);
-    result
+    chat::with_database(|url, postmaster| async move { bench(&args, &url, postmaster).await })
 }
 
 /// CPU ticks of every process at one moment (walcast is the snapshot's
@@ -134,15 +125,7 @@ async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
     let version: String = sql.query_one("SHOW server_version", &[]).await?.get(0);
     let walcast_bin = chat::walcast_binary(args.walcast_bin.as_ref())?;
     let scratch = chat::scratch_dir()?;
-    println!(
-        "B1 commit→client latency: PostgreSQL {version}, {} cores, load average {} (start)",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        load_average()
-    );
-    println!(
-        "command: {}",
-        std::env::args().collect::<Vec<_>>().join(" ")
-    );
+    chat::print_header(&format!("B1 commit→client latency: PostgreSQL {version}"));
     println!(
         "{} clients over {} conversations ({} subscribers each), rates {:?}/s, warm-up {} s, measured {} s, {} sockets per load process",
         args.clients,

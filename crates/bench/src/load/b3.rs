@@ -175,16 +175,7 @@ pub fn run(args: B3Args) -> anyhow::Result<()> {
         args.subscribers.iter().all(|&k| k > 0),
         "--subscribers must be positive"
     );
-    let (cluster, url) = chat::start_database()?;
-    let postmaster = chat::postmaster_pid(&cluster)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(bench(&args, &url, postmaster));
-    drop(runtime);
-    drop(cluster);
-    result
+    chat::with_database(|url, postmaster| async move { bench(&args, &url, postmaster).await })
 }
 
 /// What the run needs to start servers.
@@ -227,15 +218,9 @@ async fn bench(args: &B3Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
     let walcast_bin = chat::walcast_binary(args.walcast_bin.as_ref())?;
     let scratch = chat::scratch_dir()?;
     std::fs::write(scratch.join("walcast-product.toml"), chat::PRODUCT_CONFIG)?;
-    println!(
-        "B3 hot-conversation fan-out (B7: walcast + policies): PostgreSQL {version}, {} cores, load average {} (start)",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        load_average()
-    );
-    println!(
-        "command: {}",
-        std::env::args().collect::<Vec<_>>().join(" ")
-    );
+    chat::print_header(&format!(
+        "B3 hot-conversation fan-out (B7: walcast + policies): PostgreSQL {version}"
+    ));
     println!(
         "subscribers {:?}, ramp {:?} deliveries/s, servers {:?}, warm-up {} s, measured {} s, p99 limit {} ms, ≤ {} sockets per load process, ≥ {} load processes",
         args.subscribers,

@@ -128,15 +128,7 @@ async fn bench(args: &B5Args, url: &str) -> anyhow::Result<()> {
     let sql = checks::connect_sql(&connection).await?;
     let walcast_bin = chat::walcast_binary(args.walcast_bin.as_ref())?;
     let scratch = chat::scratch_dir()?;
-    println!(
-        "B5 connect + join churn: {} cores, load average {} (start)",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        load_average()
-    );
-    println!(
-        "command: {}",
-        std::env::args().collect::<Vec<_>>().join(" ")
-    );
+    chat::print_header("B5 connect + join churn");
     chat::prepare(&walcast_bin, &scratch, url, &sql, 1000).await?;
     let walcast = chat::start_walcast(&walcast_bin, &scratch, url).await?;
     let exe = std::env::current_exe()?;

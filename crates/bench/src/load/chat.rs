@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
-use crate::load::process::Child;
+use crate::load::process::{Child, load_average};
 use crate::load::protocol::{DEV_JWT_SECRET, conversation_uuid};
 
 /// The open configuration of `tests/compat/walcast.toml`: anon may join
@@ -70,6 +70,40 @@ pub fn postmaster_pid(cluster: &Cluster) -> anyhow::Result<u32> {
         .next()
         .and_then(|line| line.trim().parse().ok())
         .context("unreadable postmaster.pid")
+}
+
+/// Starts the benchmark's database, runs `bench` with its URL and the
+/// postmaster's pid on a runtime with two workers, then stops the
+/// database, also when `bench` failed.
+pub fn with_database<F, Fut>(bench: F) -> anyhow::Result<()>
+where
+    F: FnOnce(String, u32) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let (cluster, url) = start_database()?;
+    let postmaster = postmaster_pid(&cluster)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(bench(url, postmaster));
+    drop(runtime);
+    drop(cluster);
+    result
+}
+
+/// Prints a run's first two lines: `title`, the box, and the command that
+/// started it.
+pub fn print_header(title: &str) {
+    println!(
+        "{title}, {} cores, load average {} (start)",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load_average()
+    );
+    println!(
+        "command: {}",
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
 }
 
 /// The walcast binary a coordinator runs: `--walcast-bin`, else the one
