@@ -22,13 +22,7 @@ pub const HEARTBEAT_SECONDS: u64 = 25;
 /// An HS256 token with claims `{role, exp}`, valid for `ttl_seconds`.
 pub fn sign_token(secret: &str, role: &str, ttl_seconds: u64) -> anyhow::Result<String> {
     let exp = unix_micros_now() / 1_000_000 + i64::try_from(ttl_seconds)?;
-    let claims = serde_json::json!({"role": role, "exp": exp});
-    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &key,
-    )?)
+    sign_claims(secret, &serde_json::json!({"role": role, "exp": exp}))
 }
 
 /// An HS256 token for a chat agent: `{role: "agent", sub, tenant_id, exp}`,
@@ -40,12 +34,18 @@ pub fn sign_agent_token(
     ttl_seconds: u64,
 ) -> anyhow::Result<String> {
     let exp = unix_micros_now() / 1_000_000 + i64::try_from(ttl_seconds)?;
-    let claims =
-        serde_json::json!({"role": "agent", "sub": sub, "tenant_id": tenant_id, "exp": exp});
+    sign_claims(
+        secret,
+        &serde_json::json!({"role": "agent", "sub": sub, "tenant_id": tenant_id, "exp": exp}),
+    )
+}
+
+/// `claims` as an HS256 token signed with `secret`.
+fn sign_claims(secret: &str, claims: &serde_json::Value) -> anyhow::Result<String> {
     let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
     Ok(jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &claims,
+        claims,
         &key,
     )?)
 }

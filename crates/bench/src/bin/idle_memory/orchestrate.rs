@@ -16,7 +16,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, ChildStdout, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use clap::ValueEnum;
@@ -126,7 +126,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
     let secret = format!("{:032x}", rand::random::<u128>());
-    let token = sign(&secret)?;
+    let token = bench::load::protocol::sign_token(&secret, "anon", 4 * 3600)?;
     let mut results = Vec::new();
     for path in paths {
         eprintln!("== {}: {} connections", path.name(), args.connections);
@@ -243,17 +243,6 @@ fn expect_connections(addr: SocketAddr, expected: u32) -> anyhow::Result<()> {
         "the server reports {connections} connections and {channels} channels, expected {expected}"
     );
     Ok(())
-}
-
-fn sign(secret: &str) -> anyhow::Result<String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let claims = serde_json::json!({"role": "anon", "exp": now + 4 * 3600});
-    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
-    Ok(jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &key,
-    )?)
 }
 
 /// A child process of this binary; it stops when its stdin closes, and is
