@@ -72,7 +72,7 @@ pub async fn drain_walcast(
             let ack = batch.context("cannot decode a transaction")?;
             counts.add(&events);
             match &gateway {
-                Some(gateway) => gateway.publish(&mut events),
+                Some(gateway) => gateway.publish(&mut events).await,
                 None => events.clear(),
             }
             stream.confirm(ack);

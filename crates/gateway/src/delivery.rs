@@ -60,7 +60,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tracing::{debug, warn};
 
-use crate::connection::{Connection, Outbound};
+use crate::connection::{Connection, FanOut, Outbound};
 use crate::hub::{ChangeForm, Hub, Registration, TopicKey};
 use crate::protocol::{
     BindingId as WireBindingId, FanoutFrame, FanoutMessage, OutboundBroadcast, RawJson, UserPayload,
@@ -178,6 +178,7 @@ impl Hub {
         let live = window.log.is_ready();
         let metrics = &self.inner.metrics;
         let mut hits = Vec::new();
+        let mut fan_out = FanOut::default();
         let mut transaction: Vec<Arc<Change>> = Vec::new();
         for event in events.drain(..) {
             match event {
@@ -187,13 +188,25 @@ impl Hub {
                         .first()
                         .is_some_and(|first| first.position.lsn != change.position.lsn)
                     {
-                        self.push_transaction(&mut window, &mut transaction, live, &mut hits);
+                        self.push_transaction(
+                            &mut window,
+                            &mut transaction,
+                            live,
+                            &mut hits,
+                            &mut fan_out,
+                        );
                     }
                     transaction.push(Arc::new(change));
                 }
                 Event::Message(message) => {
                     metrics.messages_in.fetch_add(1, Ordering::Relaxed);
-                    self.push_transaction(&mut window, &mut transaction, live, &mut hits);
+                    self.push_transaction(
+                        &mut window,
+                        &mut transaction,
+                        live,
+                        &mut hits,
+                        &mut fan_out,
+                    );
                     window.log.note_progress(message.position.lsn);
                     if live {
                         self.route_message(&message);
@@ -201,7 +214,11 @@ impl Hub {
                 }
             }
         }
-        self.push_transaction(&mut window, &mut transaction, live, &mut hits);
+        self.push_transaction(&mut window, &mut transaction, live, &mut hits, &mut fan_out);
+        // The frames are queued in order: they can be written after the
+        // window lets joins in again.
+        drop(window);
+        fan_out.finish();
     }
 
     fn push_transaction(
@@ -210,6 +227,7 @@ impl Hub {
         transaction: &mut Vec<Arc<Change>>,
         live: bool,
         hits: &mut Vec<Hit>,
+        fan_out: &mut FanOut,
     ) {
         let Some(first) = transaction.first() else {
             return;
@@ -218,7 +236,7 @@ impl Hub {
         self.inner.metrics.saw_commit(first.commit_time());
         if live {
             for change in transaction.iter() {
-                self.fan_out(change, hits);
+                self.fan_out(change, hits, fan_out);
             }
         }
         transaction.clear();
@@ -226,7 +244,7 @@ impl Hub {
 
     /// Queues `change` to every channel with a matching binding: one frame
     /// per channel; each distinct frame is encoded once and shared.
-    fn fan_out(&self, change: &Arc<Change>, hits: &mut Vec<Hit>) {
+    fn fan_out(&self, change: &Arc<Change>, hits: &mut Vec<Hit>, fan_out: &mut FanOut) {
         hits.clear();
         self.inner.index.matching(change, hits);
         if hits.is_empty() {
@@ -246,7 +264,7 @@ impl Hub {
             let Some(frame) = frames.frame(&channel.topic.topic, channel.form, ids) else {
                 continue;
             };
-            if channel.connection.send(Outbound::Fanout(frame)) {
+            if channel.connection.fan_out(Outbound::Fanout(frame), fan_out) {
                 delivered += 1;
             }
         }
@@ -437,10 +455,21 @@ impl Hub {
 
 /// The frames of one change, built on first use and shared by channels
 /// that get the same bytes.
+/// What tells one channel's `postgres_changes` frame from another's: the
+/// topic and the binding ids.
+type FrameKey = (Arc<str>, Box<[u32]>);
+
 struct ChangeFrames<'a> {
     change: &'a Arc<Change>,
     data: Option<Option<RawJson>>,
-    postgres: HashMap<(Arc<str>, Vec<u32>), Arc<FanoutFrame>>,
+    /// The binding ids of the channel at hand, reused from one channel to
+    /// the next.
+    ids: Vec<u32>,
+    /// The frame made or found last and its key: most channels a change
+    /// reaches share one topic and one binding id, so this spares them
+    /// the key's allocation and the map's hashing.
+    last: Option<(FrameKey, Arc<FanoutFrame>)>,
+    postgres: HashMap<FrameKey, Arc<FanoutFrame>>,
     broadcast: HashMap<Arc<str>, Arc<FanoutFrame>>,
     broadcast_payload: Option<Option<(RawJson, RawJson)>>,
 }
@@ -450,6 +479,8 @@ impl<'a> ChangeFrames<'a> {
         Self {
             change,
             data: None,
+            ids: Vec::new(),
+            last: None,
             postgres: HashMap::new(),
             broadcast: HashMap::new(),
             broadcast_payload: None,
@@ -464,10 +495,18 @@ impl<'a> ChangeFrames<'a> {
     ) -> Option<Arc<FanoutFrame>> {
         match form {
             ChangeForm::PostgresChanges => {
-                let ids: Vec<u32> = ids.map(BindingId::get).collect();
-                let key = (Arc::clone(topic), ids);
+                self.ids.clear();
+                self.ids.extend(ids.map(BindingId::get));
+                if let Some(((last_topic, last_ids), frame)) = &self.last {
+                    if **last_topic == **topic && **last_ids == *self.ids {
+                        return Some(Arc::clone(frame));
+                    }
+                }
+                let key = (Arc::clone(topic), Box::from(self.ids.as_slice()));
                 if let Some(frame) = self.postgres.get(&key) {
-                    return Some(Arc::clone(frame));
+                    let frame = Arc::clone(frame);
+                    self.last = Some((key, Arc::clone(&frame)));
+                    return Some(frame);
                 }
                 let change = self.change;
                 let data = self
@@ -490,6 +529,7 @@ impl<'a> ChangeFrames<'a> {
                     data,
                 };
                 let frame = Arc::new(FanoutFrame::new(message).ok()?);
+                self.last = Some((key.clone(), Arc::clone(&frame)));
                 self.postgres.insert(key, Arc::clone(&frame));
                 Some(frame)
             }

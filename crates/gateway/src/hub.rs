@@ -25,7 +25,7 @@ use dashmap::mapref::entry::Entry;
 use router::{Binding, SharedIndex, SubscriberId};
 use tokio::sync::watch;
 
-use crate::connection::{Connection, Outbound};
+use crate::connection::{Connection, FanOut, Outbound};
 use crate::metrics::Metrics;
 use crate::presence::{Diff, PresenceTopic};
 use crate::protocol::{FanoutFrame, FanoutMessage, OutboundBroadcast, RawJson};
@@ -299,14 +299,18 @@ impl Hub {
         };
         let frame = Arc::new(frame);
         let mut delivered = 0;
+        let mut fan_out = FanOut::default();
         for (subscriber, member) in members.iter() {
             if Some(subscriber) == from && !member.self_broadcast {
                 continue;
             }
-            if member.connection.send(Outbound::Fanout(Arc::clone(&frame))) {
+            let outbound = Outbound::Fanout(Arc::clone(&frame));
+            if member.connection.fan_out(outbound, &mut fan_out) {
                 delivered += 1;
             }
         }
+        drop(members);
+        fan_out.finish();
         self.inner
             .deliveries
             .fetch_add(delivered as u64, Ordering::Relaxed);
@@ -374,8 +378,10 @@ impl Hub {
         };
         let frame = Arc::new(frame);
         if let Some(members) = self.inner.topics.get(topic) {
+            let mut fan_out = FanOut::default();
             for (_, member) in members.iter() {
-                member.connection.send(Outbound::Fanout(Arc::clone(&frame)));
+                let outbound = Outbound::Fanout(Arc::clone(&frame));
+                member.connection.fan_out(outbound, &mut fan_out);
             }
         }
     }

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use changes::Event;
-use futures_util::{Sink, Stream};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -36,9 +35,9 @@ use crate::protocol::{
 };
 use crate::rate_limit::BroadcastRate;
 use crate::session::Session;
-use crate::socket::{Inbound, Outgoing, ReadError};
+use crate::socket::Transport;
 use crate::token::{BearerToken, SharedTokens};
-use crate::websocket::{self, Handshake, SharedSocket};
+use crate::websocket::{self, Handshake};
 
 /// Per-socket and HTTP limits, with Supabase's defaults where Supabase has
 /// one (reference §7 item 17, and its quotas).
@@ -260,8 +259,16 @@ impl Gateway {
 
     /// Files committed events in the replay window and delivers them to
     /// subscribers, in order (see [`Hub::publish`]). Drains `events`.
-    pub fn publish(&self, events: &mut Vec<Event>) {
-        self.state.hub.publish(events);
+    ///
+    /// The fan-out writes up to [`DIRECT_WRITES`](crate::connection::DIRECT_WRITES) frames straight into
+    /// idle sockets, and each write is a poll of a tokio socket. Inside
+    /// tokio's cooperative budget (128 polls per turn of a task, partly
+    /// spent on reading the replication stream) the writes past it would
+    /// be refused and queued; the fan-out is bounded work, so it runs
+    /// outside the budget.
+    pub async fn publish(&self, events: &mut Vec<Event>) {
+        let hub = &self.state.hub;
+        tokio::task::coop::unconstrained(async { hub.publish(events) }).await;
     }
 
     /// Serves on `addr` until shutdown; returns the bound address once
@@ -468,8 +475,7 @@ impl Gateway {
             let Some(socket) = websocket::open(on_upgrade, max_frame_bytes).await else {
                 return;
             };
-            let socket = std::sync::Mutex::new(socket);
-            task.serve(&socket).await;
+            task.serve(Box::new(socket)).await;
         });
         response
     }
@@ -491,8 +497,7 @@ impl Gateway {
         ws.max_frame_size(max_frame)
             .max_message_size(max_frame)
             .on_upgrade(move |socket| async move {
-                task.serve(&std::sync::Mutex::new(websocket::from_warp(socket)))
-                    .await;
+                task.serve(Box::new(websocket::from_warp(socket))).await;
             })
             .into_response()
     }
@@ -560,18 +565,16 @@ struct SocketTask {
 
 impl SocketTask {
     /// Runs the session and the writer over `socket`, joined in the calling
-    /// task, until both have finished. The socket lives in the task's
-    /// future, not in a box of its own.
-    async fn serve<S>(&mut self, socket: &std::sync::Mutex<S>)
-    where
-        S: Stream<Item = Result<Inbound, ReadError>>
-            + Sink<Outgoing, Error = std::io::Error>
-            + Unpin,
-    {
+    /// task, until both have finished. The socket lives with the
+    /// connection's queue, where producers can write it directly
+    /// ([`Connection::send`]).
+    async fn serve(&mut self, socket: Box<dyn Transport>) {
         let Some(outbox) = self.outbox.take() else {
             return;
         };
-        let mut writer = Writer::new(SharedSocket(socket), outbox);
+        outbox.attach(socket);
+        let reader = outbox.socket();
+        let mut writer = Writer::new(outbox.socket(), outbox);
         let state = &self.state;
         state.open_connections.fetch_add(1, Ordering::Relaxed);
         let opened = &state.hub.metrics().connections_total;
@@ -585,12 +588,13 @@ impl SocketTask {
         tokio::join!(
             async move {
                 if let Some(running) = session.as_mut() {
-                    running.run(SharedSocket(socket), shutdown).await;
+                    running.run(reader, shutdown).await;
                 }
                 *session = None;
             },
             writer.run()
         );
+        writer.detach();
         if writer.evicted() {
             let closes = &state.hub.metrics().slow_consumer_closes;
             closes.fetch_add(1, Ordering::Relaxed);

@@ -33,7 +33,7 @@
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
@@ -76,6 +76,48 @@ pub(crate) enum Outgoing {
     Frame(ServerFrame),
     /// A close frame, with a code and reason or without; nothing follows it.
     Close(Option<(u16, &'static str)>),
+}
+
+/// A socket as its connection's task and its producers use it: the
+/// session reads it, the writer writes and flushes it, and a producer
+/// writes a frame straight into it when nothing is waiting
+/// ([`Transport::try_write`], see [`crate::connection`]).
+pub(crate) trait Transport:
+    Stream<Item = Result<Inbound, ReadError>> + Sink<Outgoing, Error = io::Error> + Send + Unpin
+{
+    /// Writes `frame` now, without waiting, if nothing is waiting to be
+    /// written before it. The default never does (warp's socket, for the
+    /// B4 baseline, only writes through its sink).
+    fn try_write(&mut self, frame: ServerFrame) -> Direct {
+        Direct::Refused(frame)
+    }
+
+    /// Whether [`Transport::try_write_all`] takes frames now: nothing
+    /// is waiting to be written, and no close frame is queued.
+    fn writes_directly(&self) -> bool {
+        false
+    }
+
+    /// Takes `frames` after what is waiting and writes as much as the
+    /// kernel takes without waiting; true when everything is written, so
+    /// that no flush is needed. Only called when
+    /// [`Transport::writes_directly`].
+    fn try_write_all(&mut self, frames: &mut dyn Iterator<Item = ServerFrame>) -> bool {
+        frames.for_each(drop);
+        false
+    }
+}
+
+/// What [`Transport::try_write`] did with a frame.
+#[derive(Debug)]
+pub(crate) enum Direct {
+    /// The whole frame is in the kernel's send buffer.
+    Written,
+    /// Part of it is; the rest waits in the socket for the next flush.
+    Partial,
+    /// Nothing was written: a frame is waiting before it, the socket is
+    /// closing, or the kernel's buffer is full. Queue it instead.
+    Refused(ServerFrame),
 }
 
 /// Why the socket stopped reading.
@@ -371,6 +413,59 @@ where
             done += 1;
         }
         self.output.drain(..done);
+    }
+}
+
+impl<IO> Transport for Socket<IO>
+where
+    IO: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    /// One vectored write of the header and the payload in place, polled
+    /// with a waker that does nothing: a write that would block writes
+    /// nothing, and the writer registers its own waker when it next
+    /// writes this socket.
+    fn try_write(&mut self, frame: ServerFrame) -> Direct {
+        if !self.output.is_empty() || self.close_queued {
+            return Direct::Refused(frame);
+        }
+        let (opcode, payload) = match &frame {
+            ServerFrame::Text(text) => (OpCode::Text, text.as_str().as_bytes()),
+            ServerFrame::Binary(bytes) => (OpCode::Binary, &bytes[..]),
+        };
+        let header = ServerHeader::new(opcode, payload.len());
+        let slices = [IoSlice::new(header.as_bytes()), IoSlice::new(payload)];
+        let whole = header.as_bytes().len() + payload.len();
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(&mut self.io).poll_write_vectored(&mut cx, &slices) {
+            Poll::Ready(Ok(written)) if written >= whole => Direct::Written,
+            Poll::Ready(Ok(written)) if written > 0 => {
+                let payload = match frame {
+                    ServerFrame::Text(text) => Payload::Text(text),
+                    ServerFrame::Binary(bytes) => Payload::Bytes(bytes),
+                };
+                self.output.push(OutFrame { header, payload });
+                self.written = written;
+                Direct::Partial
+            }
+            // Would block, or failed: the writer meets the error itself.
+            _ => Direct::Refused(frame),
+        }
+    }
+
+    fn writes_directly(&self) -> bool {
+        self.output.is_empty() && !self.close_queued
+    }
+
+    fn try_write_all(&mut self, frames: &mut dyn Iterator<Item = ServerFrame>) -> bool {
+        for frame in frames {
+            let (opcode, payload) = match frame {
+                ServerFrame::Text(text) => (OpCode::Text, Payload::Text(text)),
+                ServerFrame::Binary(bytes) => (OpCode::Binary, Payload::Bytes(bytes)),
+            };
+            self.queue(opcode, payload);
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(self.poll_write_output(&mut cx), Poll::Ready(Ok(())))
     }
 }
 

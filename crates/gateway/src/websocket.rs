@@ -5,7 +5,7 @@
 //!  GET …/websocket ──warp: query, x-api-key, Handshake (headers + hyper's OnUpgrade)──▶ Gateway::upgrade
 //!     │ not an upgrade ─▶ 400 {"error": …}        bad token ─▶ 401 {"error": …}     (no upgrade)
 //!     └─▶ 101 + Sec-WebSocket-Accept ──OnUpgrade──▶ Socket (wsframe; no buffer while idle)
-//!                                   one task: Session (reads) + Writer (writes), SharedSocket
+//!                                   one task: Session (reads) + Writer (writes); producers write directly
 //! ```
 //!
 //! # Memory
@@ -22,7 +22,6 @@
 //! benchmark's same-run baseline only.
 
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt, future};
@@ -35,7 +34,7 @@ use warp::{Filter, Reply};
 use crate::protocol::ServerFrame;
 #[cfg(doc)]
 use crate::server::Limits;
-use crate::socket::{Inbound, Outgoing, ReadError, Socket};
+use crate::socket::{Inbound, Outgoing, ReadError, Socket, Transport};
 
 /// Why a request to a WebSocket endpoint was not upgraded (HTTP 400 body).
 pub(crate) const NOT_AN_UPGRADE: &str = "expected a WebSocket upgrade request (version 13)";
@@ -130,14 +129,8 @@ pub(crate) async fn open(
 /// warp's WebSocket as a stream of [`Inbound`] and a sink of
 /// [`Outgoing`], so the session and writer run unchanged over the
 /// baseline path. warp answers pings itself.
-pub(crate) fn from_warp(
-    socket: warp::ws::WebSocket,
-) -> impl Stream<Item = Result<Inbound, ReadError>>
-+ Sink<Outgoing, Error = std::io::Error>
-+ Send
-+ Unpin
-+ 'static {
-    socket
+pub(crate) fn from_warp(socket: warp::ws::WebSocket) -> impl Transport + 'static {
+    let socket = socket
         .filter_map(|message| {
             future::ready(match message {
                 Ok(message) => from_warp_message(message).map(Ok),
@@ -145,7 +138,8 @@ pub(crate) fn from_warp(
             })
         })
         .sink_map_err(std::io::Error::other)
-        .with(|outgoing| future::ready(Ok::<_, std::io::Error>(to_warp_message(outgoing))))
+        .with(|outgoing| future::ready(Ok::<_, std::io::Error>(to_warp_message(outgoing))));
+    WarpSocket(socket)
 }
 
 fn from_warp_message(message: warp::ws::Message) -> Option<Inbound> {
@@ -169,48 +163,47 @@ fn to_warp_message(outgoing: Outgoing) -> warp::ws::Message {
     }
 }
 
-/// One socket shared by the session (reading) and the writer (writing)
-/// when both run in the connection's single task: each poll takes the
-/// lock for the length of one call, so the two never contend. This saves
-/// the second task and the split's allocation on every connection.
-pub(crate) struct SharedSocket<'a, S>(pub(crate) &'a Mutex<S>);
+/// warp's socket as a [`Transport`]; it never writes directly.
+pub(crate) struct WarpSocket<S>(S);
 
-impl<S> SharedSocket<'_, S> {
-    fn socket(&self) -> MutexGuard<'_, S> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl<S> Stream for SharedSocket<'_, S>
+impl<S> Stream for WarpSocket<S>
 where
     S: Stream + Unpin,
 {
     type Item = S::Item;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.socket().poll_next_unpin(cx)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_next_unpin(cx)
     }
 }
 
-impl<S, T> Sink<T> for SharedSocket<'_, S>
+impl<S> Sink<Outgoing> for WarpSocket<S>
 where
-    S: Sink<T> + Unpin,
+    S: Sink<Outgoing> + Unpin,
 {
     type Error = S::Error;
 
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.socket().poll_ready_unpin(cx)
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready_unpin(cx)
     }
 
-    fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Self::Error> {
-        self.socket().start_send_unpin(item)
+    fn start_send(mut self: Pin<&mut Self>, item: Outgoing) -> Result<(), S::Error> {
+        self.0.start_send_unpin(item)
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.socket().poll_flush_unpin(cx)
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_flush_unpin(cx)
     }
 
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.socket().poll_close_unpin(cx)
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_close_unpin(cx)
     }
+}
+
+impl<S> Transport for WarpSocket<S> where
+    S: Stream<Item = Result<Inbound, ReadError>>
+        + Sink<Outgoing, Error = std::io::Error>
+        + Send
+        + Unpin
+{
 }

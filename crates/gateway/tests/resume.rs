@@ -11,36 +11,14 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use changes::{
-    Change, ChangeKind, Column, Datum, Epoch, Event, PgType, Position, Relation, ReplayLimits, Row,
-};
+use changes::{Epoch, Position, Relation, ReplayLimits};
 use gateway::{Hub, Limits};
-use pgoutput::ReplicaIdentity;
 use serde_json::{Value, json};
-use support::{Socket, join, next_json, start};
+use support::{Socket, item_insert, items, join, next_json, start};
 
 const EPOCH: Epoch = Epoch(0x5eed_0000_0000_0001);
-
-/// Microseconds from 1970 to 2000, PostgreSQL's epoch.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-/// `public.items (id int8, conv int4, body text)`.
-fn items() -> Arc<Relation> {
-    let column = |name: &str, oid: u32| Column {
-        name: name.into(),
-        ty: PgType::unknown(oid),
-        is_key: name == "id",
-    };
-    Arc::new(Relation {
-        oid: 16384,
-        schema: "public".into(),
-        table: "items".into(),
-        identity: ReplicaIdentity::Default,
-        columns: vec![column("id", 20), column("conv", 23), column("body", 25)],
-    })
-}
 
 /// The writer's side: transactions of two inserts, one into conversation
 /// 1 (ids counting from 0) and one into conversation 2.
@@ -66,10 +44,6 @@ impl Writer {
     /// Commits `count` transactions; returns the position of the first
     /// conversation-1 row of each.
     fn commit(&mut self, count: usize) -> Vec<Position> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_micros() as i64;
         let mut positions = Vec::with_capacity(count);
         let mut events = Vec::new();
         for _ in 0..count {
@@ -84,20 +58,8 @@ impl Writer {
                 if conv == 1 {
                     positions.push(position);
                 }
-                let row = Row(vec![
-                    Some(Datum::Int(if conv == 1 { self.next_id } else { -1 })),
-                    Some(Datum::Int(conv)),
-                    Some(Datum::String(self.body.clone())),
-                ]);
-                events.push(Event::Change(Change {
-                    position,
-                    xid: 1,
-                    kind: ChangeKind::Insert,
-                    relation: Arc::clone(&self.relation),
-                    commit_ts: now - PG_EPOCH_MICROS,
-                    record: Some(row),
-                    old_record: None,
-                }));
+                let id = if conv == 1 { self.next_id } else { -1 };
+                events.push(item_insert(&self.relation, position, id, conv, &self.body));
             }
             self.next_id += 1;
         }

@@ -129,7 +129,7 @@ pub(crate) async fn run(
             match events.iter().position(|event| is_marker(event, &nonce)) {
                 Some(at) => {
                     let live = events.split_off(at);
-                    gateway.publish(&mut events);
+                    gateway.publish(&mut events).await;
                     gateway.hub().set_replay_ready();
                     synced = true;
                     info!(
@@ -139,7 +139,7 @@ pub(crate) async fn run(
                     live
                 }
                 None => {
-                    gateway.publish(&mut events);
+                    gateway.publish(&mut events).await;
                     Vec::new()
                 }
             }
@@ -157,7 +157,7 @@ pub(crate) async fn run(
             stdout.flush().await?;
             lines.clear();
         }
-        gateway.publish(&mut live);
+        gateway.publish(&mut live).await;
         events = live;
         events.clear();
         stream.confirm(gateway.hub().replay_floor());

@@ -4,7 +4,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use changes::{Change, ChangeKind, Column, Datum, Event, PgType, Position, Relation, Row};
+use pgoutput::ReplicaIdentity;
 
 use futures_util::{SinkExt, StreamExt};
 use gateway::auth::{Authenticator, JwtSecret};
@@ -207,4 +211,51 @@ pub(crate) async fn post_broadcast(addr: SocketAddr, bearer: &str, body: &Value)
         body.to_string().as_bytes(),
     )
     .await
+}
+
+/// Microseconds from 1970 to 2000, PostgreSQL's epoch.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// `public.items (id int8, conv int4, body text)`, the table of the
+/// hand-made changes.
+pub(crate) fn items() -> Arc<Relation> {
+    let column = |name: &str, oid: u32| Column {
+        name: name.into(),
+        ty: PgType::unknown(oid),
+        is_key: name == "id",
+    };
+    Arc::new(Relation {
+        oid: 16384,
+        schema: "public".into(),
+        table: "items".into(),
+        identity: ReplicaIdentity::Default,
+        columns: vec![column("id", 20), column("conv", 23), column("body", 25)],
+    })
+}
+
+/// An insert into [`items`] at `position`, committed now.
+pub(crate) fn item_insert(
+    relation: &Arc<Relation>,
+    position: Position,
+    id: i64,
+    conv: i64,
+    body: &str,
+) -> Event {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_micros();
+    Event::Change(Change {
+        position,
+        xid: 1,
+        kind: ChangeKind::Insert,
+        relation: Arc::clone(relation),
+        commit_ts: i64::try_from(now).expect("a 64-bit time") - PG_EPOCH_MICROS,
+        record: Some(Row(vec![
+            Some(Datum::Int(id)),
+            Some(Datum::Int(conv)),
+            Some(Datum::String(body.into())),
+        ])),
+        old_record: None,
+    })
 }

@@ -64,7 +64,9 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         // Without a replication stream the window is ready at once; the
         // change is then matched live, which files the table's layout.
         gateway.hub().set_replay_ready();
-        gateway.publish(&mut vec![Event::Change(messages_insert()?)]);
+        gateway
+            .publish(&mut vec![Event::Change(messages_insert()?)])
+            .await;
     }
     let (addr, server) = gateway.bind(args.addr).await?;
     serve_until_stdin_closes(addr, server, shutdown).await
