@@ -343,16 +343,29 @@ impl Shared {
         if !socket.writes_directly() {
             return false;
         }
-        let frames = std::mem::take(&mut queue.frames);
+        let vsn = self.vsn;
+        let taken = std::mem::take(&mut queue.frames);
+        let written = if frames == 1 {
+            // One frame, the common case: written in place, with no
+            // buffer in the socket.
+            let frame = taken.into_iter().find_map(|only| only.into_frame(vsn));
+            match frame.map(|frame| socket.try_write(frame)) {
+                Some(Direct::Refused(frame)) => {
+                    queue.frames.push_back(Outbound::Frame(frame));
+                    return false;
+                }
+                Some(Direct::Partial) => false,
+                Some(Direct::Written) | None => true,
+            }
+        } else {
+            socket.try_write_all(&mut taken.into_iter().filter_map(|f| f.into_frame(vsn)))
+        };
         let bytes = std::mem::take(&mut queue.bytes);
         let wake = queue.drain_wanted && queue.is_drained(self.limits);
         if wake {
             queue.drain_wanted = false;
         }
         self.total.0.fetch_sub(bytes, Ordering::Relaxed);
-        let vsn = self.vsn;
-        let written =
-            socket.try_write_all(&mut frames.into_iter().filter_map(|f| f.into_frame(vsn)));
         if !written {
             queue.flush_wanted = true;
         }
