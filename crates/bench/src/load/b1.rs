@@ -28,6 +28,7 @@ use crate::cpu::seconds;
 use crate::load::chat::{self, TENANT};
 use crate::load::ipc;
 use crate::load::latency::{Latencies, Windowed, format_ms};
+use crate::load::lock;
 use crate::load::process::{Child, CpuSnapshot, cpu_ticks, load_average, rss_bytes};
 use crate::load::protocol::{DEV_JWT_SECRET, sign_token, unix_micros_now};
 use crate::load::{poller, raw_reader, subscribers};
@@ -336,12 +337,6 @@ async fn bench(args: &B1Args, url: &str, postmaster: u32) -> anyhow::Result<()> 
     }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
-}
-
-fn lock(tally: &Mutex<Windowed>) -> std::sync::MutexGuard<'_, Windowed> {
-    tally
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn row(label: &str, path: &str, rows: u64, latencies: &Latencies, expected: Option<u64>) {

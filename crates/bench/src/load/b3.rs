@@ -23,18 +23,22 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use replication::{ConnectionConfig, checks};
 use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
 
 use crate::load::chat::{self, TENANT};
 use crate::load::ipc;
+use crate::load::latency::Windowed;
+use crate::load::lock;
 use crate::load::process::{Child, CpuSnapshot, load_average, rss_bytes};
 use crate::load::protocol::{DEV_JWT_SECRET, sign_agent_token, sign_token, unix_micros_now};
 use crate::load::subscribers::{self, TopicStyle};
-use crate::load::{b1, publisher};
+use crate::load::{b1, publisher, raw_reader};
 
 /// Time after the writer stops for the last frames to arrive.
 const DRAIN: Duration = Duration::from_secs(2);
@@ -115,6 +119,13 @@ pub struct B3Args {
     /// Where the profiles go.
     #[arg(long, default_value = "/tmp")]
     pub perf_dir: PathBuf,
+    /// Beside walcast, time the same rows through a raw slot reader (B1's
+    /// baseline, on a slot of its own): its p99 is what the commit, the
+    /// walsender and the decode take on the loaded box, a share of
+    /// walcast's figure that the baselines, fed over a WebSocket, do not
+    /// pay. A diagnostic: the reader and its walsender take CPU too.
+    #[arg(long)]
+    pub raw_reader: bool,
 }
 
 impl B3Args {
@@ -348,6 +359,10 @@ async fn ramp(
     let joined_in = joining.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
+    let raw = match args.raw_reader && kind.is_walcast() {
+        true => Some(RawReader::start(setup).await?),
+        false => None,
+    };
     let topic = kind.topic_style().topic(CONVERSATION);
     let mut steps = Vec::new();
     for &offered in &args.deliveries {
@@ -362,6 +377,9 @@ async fn ramp(
         };
         for worker in &mut workers {
             worker.send(&window.line()).await?;
+        }
+        if let Some(raw) = &raw {
+            lock(&raw.tally).set_window(start, end);
         }
         let duration = Duration::from_secs(args.warmup + args.seconds);
         let writer = if kind.is_walcast() {
@@ -430,6 +448,13 @@ async fn ramp(
                 "**no**"
             },
         );
+        if let Some(raw) = &raw {
+            let [p50, p99, p999, max] = lock(&raw.tally).latencies().summary().cells();
+            eprintln!(
+                "{label} {}: raw slot reader p50 {p50}, p99 {p99}, p99.9 {p999}, max {max} ms",
+                kind.name()
+            );
+        }
         if !writer_summary.is_empty() || delivered.counter("closed") > 0 {
             eprintln!(
                 "{label} {}: pgbench {writer_summary}; sockets closed so far {}; server waited {:.2} s for a CPU; steal {:.1} %; coordinator {:.2} CPU-s/s",
@@ -463,8 +488,54 @@ async fn ramp(
     for worker in workers {
         worker.stop().await;
     }
+    if let Some(raw) = raw {
+        raw.stop(setup).await?;
+    }
     stop_server(setup, server).await?;
     Ok((steps, note))
+}
+
+/// A raw slot reader on a slot of its own (`--raw-reader`).
+struct RawReader {
+    tally: Arc<Mutex<Windowed>>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    slot: String,
+}
+
+impl RawReader {
+    async fn start(setup: &mut Setup<'_>) -> anyhow::Result<Self> {
+        setup.slots += 1;
+        let slot = format!("b3_raw_{}", setup.slots);
+        setup
+            .sql
+            .execute(
+                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+                &[&slot],
+            )
+            .await?;
+        let tally = Arc::new(Mutex::new(Windowed::default()));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let (connection, slot) = (setup.connection.clone(), slot.clone());
+            let (tally, shutdown) = (Arc::clone(&tally), shutdown.clone());
+            async move {
+                raw_reader::run(connection, &slot, "walcast", "messages", tally, shutdown).await
+            }
+        });
+        Ok(Self {
+            tally,
+            shutdown,
+            task,
+            slot,
+        })
+    }
+
+    async fn stop(self, setup: &Setup<'_>) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await??;
+        drop_slot(setup, &self.slot).await
+    }
 }
 
 async fn start_server(setup: &mut Setup<'_>, kind: ServerKind) -> anyhow::Result<Server> {
@@ -534,9 +605,14 @@ async fn start_server(setup: &mut Setup<'_>, kind: ServerKind) -> anyhow::Result
 /// Kills the server and drops its slot (once its walsender is gone).
 async fn stop_server(setup: &Setup<'_>, server: Server) -> anyhow::Result<()> {
     server.child.kill().await;
-    let Some(slot) = server.slot else {
-        return Ok(());
-    };
+    match server.slot {
+        Some(slot) => drop_slot(setup, &slot).await,
+        None => Ok(()),
+    }
+}
+
+/// Drops `slot` once no walsender has it.
+async fn drop_slot(setup: &Setup<'_>, slot: &str) -> anyhow::Result<()> {
     for _ in 0..100 {
         let dropped = setup
             .sql
@@ -551,7 +627,7 @@ async fn stop_server(setup: &Setup<'_>, server: Server) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("slot {slot} stayed active after walcast stopped")
+    bail!("slot {slot} stayed active after its reader stopped")
 }
 
 async fn rows_in_window(sql: &tokio_postgres::Client, start: i64, end: i64) -> anyhow::Result<u64> {

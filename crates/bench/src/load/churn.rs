@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,6 +33,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::load::client::{self, Socket, TOKEN_ENV};
 use crate::load::ipc::{Command, Ready, WorkerReport};
 use crate::load::latency::Latencies;
+use crate::load::lock;
 use crate::load::protocol::{
     conversation_uuid, join_frame, leave_frame, parse_frame, unix_micros_now,
 };
@@ -114,10 +115,6 @@ impl Tally {
 }
 
 type Shared = Arc<Mutex<Tally>>;
-
-fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
-    tally.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Runs `load churn` on a current-thread runtime.
 pub fn run_churn(args: ChurnArgs) -> anyhow::Result<()> {

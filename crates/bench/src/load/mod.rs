@@ -30,3 +30,11 @@ pub mod protocol;
 pub mod publisher;
 pub mod raw_reader;
 pub mod subscribers;
+
+/// Locks a tally shared between a task and the coordinator; a panic in
+/// one does not hide the figures from the other.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

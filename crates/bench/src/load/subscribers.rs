@@ -25,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::load::client::{self, Socket, TOKEN_ENV};
 use crate::load::ipc::{Command, Ready, WorkerReport};
 use crate::load::latency::Latencies;
+use crate::load::lock;
 use crate::load::process::Child;
 use crate::load::protocol::{
     HEARTBEAT_SECONDS, conversation_uuid, heartbeat_frame, join_frame, parse_frame,
@@ -253,12 +254,6 @@ async fn serve(args: SubscriberArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
-    tally
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn open(
