@@ -177,36 +177,23 @@ impl Hub {
         window.log.evict_expired(SystemTime::now());
         let live = window.log.is_ready();
         let metrics = &self.inner.metrics;
-        let mut hits = Vec::new();
-        let mut fan_out = FanOut::default();
-        let mut transaction: Vec<Arc<Change>> = Vec::new();
+        let mut batch = Batch::default();
         for event in events.drain(..) {
             match event {
                 Event::Change(change) => {
                     metrics.changes_in.fetch_add(1, Ordering::Relaxed);
-                    if transaction
+                    if batch
+                        .transaction
                         .first()
                         .is_some_and(|first| first.position.lsn != change.position.lsn)
                     {
-                        self.push_transaction(
-                            &mut window,
-                            &mut transaction,
-                            live,
-                            &mut hits,
-                            &mut fan_out,
-                        );
+                        self.push_transaction(&mut window, live, &mut batch);
                     }
-                    transaction.push(Arc::new(change));
+                    batch.transaction.push(Arc::new(change));
                 }
                 Event::Message(message) => {
                     metrics.messages_in.fetch_add(1, Ordering::Relaxed);
-                    self.push_transaction(
-                        &mut window,
-                        &mut transaction,
-                        live,
-                        &mut hits,
-                        &mut fan_out,
-                    );
+                    self.push_transaction(&mut window, live, &mut batch);
                     window.log.note_progress(message.position.lsn);
                     if live {
                         self.route_message(&message);
@@ -214,21 +201,19 @@ impl Hub {
                 }
             }
         }
-        self.push_transaction(&mut window, &mut transaction, live, &mut hits, &mut fan_out);
+        self.push_transaction(&mut window, live, &mut batch);
         // The frames are queued in order: they can be written after the
         // window lets joins in again.
         drop(window);
-        fan_out.finish();
+        batch.fan_out.finish();
     }
 
-    fn push_transaction(
-        &self,
-        window: &mut Window,
-        transaction: &mut Vec<Arc<Change>>,
-        live: bool,
-        hits: &mut Vec<Hit>,
-        fan_out: &mut FanOut,
-    ) {
+    fn push_transaction(&self, window: &mut Window, live: bool, batch: &mut Batch) {
+        let Batch {
+            transaction,
+            hits,
+            fan_out,
+        } = batch;
         let Some(first) = transaction.first() else {
             return;
         };
@@ -458,6 +443,17 @@ impl Hub {
 /// What tells one channel's `postgres_changes` frame from another's: the
 /// topic and the binding ids.
 type FrameKey = (Arc<str>, Box<[u32]>);
+
+/// What one [`Hub::publish`] carries from change to change.
+#[derive(Default)]
+struct Batch {
+    /// The changes of the transaction at hand (one commit LSN).
+    transaction: Vec<Arc<Change>>,
+    /// The index's matches for one change, reused.
+    hits: Vec<Hit>,
+    /// The whole batch's frames, written when it is filed.
+    fan_out: FanOut,
+}
 
 struct ChangeFrames<'a> {
     change: &'a Arc<Change>,
