@@ -25,7 +25,7 @@
 //!
 //! A fan-out (one batch of changes from the replication stream, one
 //! broadcast) queues its frames without waking anyone, then finishes
-//! ([`FanOut`]): every connection it reached gets all of its frames in
+//! (`FanOut`): every connection it reached gets all of its frames in
 //! one write, by the publisher itself while the fan-out reached at most
 //! [`DIRECT_WRITES`] connections, by the connections' writers otherwise.
 //! Both halves were measured (BENCHMARKS.md, B3):
@@ -434,7 +434,7 @@ impl Shared {
 }
 
 impl Connection {
-    /// A connection and the writer's end of its queue (for [`Writer`]).
+    /// A connection and the writer's end of its queue (for the connection's writer).
     /// `total` adds up the bytes queued on every connection.
     pub fn new(id: u64, vsn: Vsn, limits: QueueLimits, total: &QueuedBytes) -> (Self, Outbox) {
         let shared = Arc::new(Shared {

@@ -9,7 +9,8 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// A JWT or opaque API key sent by a client; `Debug` never shows it.
-/// Cloning shares the text (see [`SharedTokens`]).
+/// Cloning shares the text; sockets that connect with the same token share
+/// one copy of it (`SharedTokens`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct BearerToken(Arc<str>);
 
