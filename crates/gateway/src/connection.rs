@@ -321,55 +321,55 @@ impl Shared {
     /// woken: all of it is written.
     fn try_flush(&self) -> bool {
         let mut queue = self.queue();
-        // More than one write's worth is the writer's: what a direct write
-        // leaves in the socket is no more than the writer would put there.
-        let frames = queue.frames.len();
-        if queue.writer_holds || frames == 0 || frames > WRITE_BATCH || queue.closed {
-            return false;
-        }
-        if queue
-            .frames
-            .iter()
-            .any(|frame| matches!(frame, Outbound::Close(..)))
-        {
-            return false;
-        }
-        let Ok(mut socket) = self.socket.try_lock() else {
-            return false;
-        };
-        let Some(socket) = socket.as_mut() else {
-            return false;
-        };
-        if !socket.writes_directly() {
-            return false;
-        }
-        let vsn = self.vsn;
-        let taken = std::mem::take(&mut queue.frames);
-        let written = if frames == 1 {
-            // One frame, the common case: written in place, with no
+        let written = match queue.frames.len() {
+            // The common case: written in place by `try_write`, with no
             // buffer in the socket.
-            let frame = taken.into_iter().find_map(|only| only.into_frame(vsn));
-            match frame.map(|frame| socket.try_write(frame)) {
-                Some(Direct::Refused(frame)) => {
-                    queue.frames.push_back(Outbound::Frame(frame));
+            1 if !queue.writer_holds && !queue.closed => {
+                let Some(only) = queue.frames.pop_front() else {
+                    return false;
+                };
+                if let Err(only) = self.try_write(&mut queue, only) {
+                    queue.frames.push_front(only);
                     return false;
                 }
-                Some(Direct::Partial) => false,
-                Some(Direct::Written) | None => true,
+                !queue.flush_wanted
             }
-        } else {
-            socket.try_write_all(&mut taken.into_iter().filter_map(|f| f.into_frame(vsn)))
+            // More than one write's worth is the writer's: what a direct
+            // write leaves in the socket is no more than the writer would
+            // put there.
+            2..=WRITE_BATCH if !queue.writer_holds && !queue.closed => {
+                if queue
+                    .frames
+                    .iter()
+                    .any(|frame| matches!(frame, Outbound::Close(..)))
+                {
+                    return false;
+                }
+                let Ok(mut socket) = self.socket.try_lock() else {
+                    return false;
+                };
+                let Some(socket) = socket.as_mut().filter(|socket| socket.writes_directly()) else {
+                    return false;
+                };
+                let vsn = self.vsn;
+                let frames = std::mem::take(&mut queue.frames);
+                let written =
+                    socket.try_write_all(&mut frames.into_iter().filter_map(|f| f.into_frame(vsn)));
+                queue.flush_wanted |= !written;
+                written
+            }
+            _ => return false,
         };
+        if queue.frames.is_empty() {
+            queue.frames = VecDeque::new();
+        }
         let bytes = std::mem::take(&mut queue.bytes);
         let wake = queue.drain_wanted && queue.is_drained(self.limits);
         if wake {
             queue.drain_wanted = false;
         }
-        self.total.0.fetch_sub(bytes, Ordering::Relaxed);
-        if !written {
-            queue.flush_wanted = true;
-        }
         drop(queue);
+        self.total.0.fetch_sub(bytes, Ordering::Relaxed);
         if wake {
             self.drained.wake();
         }
@@ -822,9 +822,8 @@ where
     /// close request. A fan-out frame's bytes are shared, not copied.
     fn take(&mut self, outbound: Outbound) {
         match outbound {
-            Outbound::Frame(frame) => self.pending = Some(frame),
-            Outbound::Fanout(frame) => self.pending = frame.frame(self.vsn).cloned(),
             Outbound::Close(code, reason) => self.close_requested = Some((code, reason)),
+            frame => self.pending = frame.into_frame(self.vsn),
         }
     }
 

@@ -194,6 +194,22 @@ impl OutFrame {
         }
     }
 
+    /// A protocol frame, its payload in place.
+    fn of(frame: ServerFrame) -> Self {
+        match frame {
+            ServerFrame::Text(text) => Self::new(OpCode::Text, Payload::Text(text)),
+            ServerFrame::Binary(bytes) => Self::new(OpCode::Binary, Payload::Bytes(bytes)),
+        }
+    }
+
+    /// The protocol frame [`OutFrame::of`] made this from.
+    fn into_frame(self) -> ServerFrame {
+        match self.payload {
+            Payload::Text(text) => ServerFrame::Text(text),
+            Payload::Bytes(bytes) => ServerFrame::Binary(bytes),
+        }
+    }
+
     fn parts(&self) -> [&[u8]; 2] {
         let payload = match &self.payload {
             Payload::Text(text) => text.as_str().as_bytes(),
@@ -258,7 +274,7 @@ where
             Message::Text(text) => Some(Inbound::Text(text)),
             Message::Binary(bytes) => Some(Inbound::Binary(bytes)),
             Message::Ping(payload) => {
-                self.queue(OpCode::Pong, Payload::Bytes(payload));
+                self.queue(OutFrame::new(OpCode::Pong, Payload::Bytes(payload)));
                 None
             }
             Message::Pong(_) => None,
@@ -270,7 +286,7 @@ where
                         Bytes::from(payload)
                     })
                     .unwrap_or_default();
-                self.queue(OpCode::Close, Payload::Bytes(reply));
+                self.queue(OutFrame::new(OpCode::Close, Payload::Bytes(reply)));
                 self.close_queued = true;
                 self.read_closed = true;
                 Some(Inbound::Close)
@@ -279,9 +295,9 @@ where
     }
 
     /// Queues a frame, unless a close frame went before it.
-    fn queue(&mut self, opcode: OpCode, payload: Payload) {
+    fn queue(&mut self, frame: OutFrame) {
         if !self.close_queued {
-            self.output.push(OutFrame::new(opcode, payload));
+            self.output.push(frame);
         }
     }
 
@@ -428,27 +444,19 @@ where
         if !self.output.is_empty() || self.close_queued {
             return Direct::Refused(frame);
         }
-        let (opcode, payload) = match &frame {
-            ServerFrame::Text(text) => (OpCode::Text, text.as_str().as_bytes()),
-            ServerFrame::Binary(bytes) => (OpCode::Binary, &bytes[..]),
-        };
-        let header = ServerHeader::new(opcode, payload.len());
-        let slices = [IoSlice::new(header.as_bytes()), IoSlice::new(payload)];
-        let whole = header.as_bytes().len() + payload.len();
+        let frame = OutFrame::of(frame);
+        let [header, payload] = frame.parts();
+        let slices = [IoSlice::new(header), IoSlice::new(payload)];
         let mut cx = Context::from_waker(Waker::noop());
         match Pin::new(&mut self.io).poll_write_vectored(&mut cx, &slices) {
-            Poll::Ready(Ok(written)) if written >= whole => Direct::Written,
+            Poll::Ready(Ok(written)) if written >= frame.len() => Direct::Written,
             Poll::Ready(Ok(written)) if written > 0 => {
-                let payload = match frame {
-                    ServerFrame::Text(text) => Payload::Text(text),
-                    ServerFrame::Binary(bytes) => Payload::Bytes(bytes),
-                };
-                self.output.push(OutFrame { header, payload });
+                self.output.push(frame);
                 self.written = written;
                 Direct::Partial
             }
             // Would block, or failed: the writer meets the error itself.
-            _ => Direct::Refused(frame),
+            _ => Direct::Refused(frame.into_frame()),
         }
     }
 
@@ -458,11 +466,7 @@ where
 
     fn try_write_all(&mut self, frames: &mut dyn Iterator<Item = ServerFrame>) -> bool {
         for frame in frames {
-            let (opcode, payload) = match frame {
-                ServerFrame::Text(text) => (OpCode::Text, Payload::Text(text)),
-                ServerFrame::Binary(bytes) => (OpCode::Binary, Payload::Bytes(bytes)),
-            };
-            self.queue(opcode, payload);
+            self.queue(OutFrame::of(frame));
         }
         let mut cx = Context::from_waker(Waker::noop());
         matches!(self.poll_write_output(&mut cx), Poll::Ready(Ok(())))
@@ -510,17 +514,12 @@ where
     fn start_send(self: Pin<&mut Self>, item: Outgoing) -> io::Result<()> {
         let this = self.get_mut();
         match item {
-            Outgoing::Frame(ServerFrame::Text(text)) => {
-                this.queue(OpCode::Text, Payload::Text(text))
-            }
-            Outgoing::Frame(ServerFrame::Binary(bytes)) => {
-                this.queue(OpCode::Binary, Payload::Bytes(bytes));
-            }
+            Outgoing::Frame(frame) => this.queue(OutFrame::of(frame)),
             Outgoing::Close(frame) => {
                 let payload = frame
                     .map(|(code, reason)| close_payload(code, reason))
                     .unwrap_or_default();
-                this.queue(OpCode::Close, Payload::Bytes(payload.into()));
+                this.queue(OutFrame::new(OpCode::Close, Payload::Bytes(payload.into())));
                 this.close_queued = true;
             }
         }
