@@ -843,7 +843,15 @@ where
     /// [`CLOSE_GRACE`]; then drops whatever is still queued.
     async fn finish(&mut self, end: End) {
         if !matches!(end, End::Failed) {
-            let _ = tokio::time::timeout(CLOSE_GRACE, self.close(end)).await;
+            // Polled once before the timer is armed: a close usually
+            // completes at once, and a timer costs a lock of the timer
+            // wheel to arm and another to cancel.
+            let close = self.close(end);
+            tokio::pin!(close);
+            let first = poll_fn(|cx| Poll::Ready(close.as_mut().poll(cx))).await;
+            if first.is_pending() {
+                let _ = tokio::time::timeout(CLOSE_GRACE, close).await;
+            }
         }
         self.outbox.close();
     }

@@ -16,6 +16,7 @@ pub mod connection;
 mod delivery;
 mod hub;
 mod join_check;
+mod listener;
 mod metrics;
 mod presence;
 pub mod protocol;

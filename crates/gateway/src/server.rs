@@ -60,6 +60,9 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// A socket with no inbound frame for this long is closed (Phoenix: 60 s).
     pub idle_timeout: Duration,
+    /// A new connection that has not sent a whole request head within this
+    /// is closed (slow clients, port scanners).
+    pub handshake_timeout: Duration,
     /// Outbound queue length before a connection counts as slow.
     pub queue_frames: usize,
     /// Outbound queued bytes before a connection counts as slow.
@@ -85,6 +88,7 @@ impl Default for Limits {
             max_payload_bytes: 3000 * 1000,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             idle_timeout: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
             queue_frames: DEFAULT_QUEUE_FRAMES,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             http_broadcast_per_token_per_second: 100,
@@ -273,7 +277,8 @@ impl Gateway {
 
     /// Serves on `addr` until shutdown; returns the bound address once
     /// listening, and a future that ends when the server and every session
-    /// have stopped.
+    /// have stopped. WebSocket upgrades are answered by [`crate::listener`],
+    /// everything else by the warp routes.
     pub async fn bind(
         &self,
         addr: SocketAddr,
@@ -283,13 +288,11 @@ impl Gateway {
     )> {
         let listener = listen(addr)?;
         let local = listener.local_addr()?;
+        let http = hyper_util::service::TowerToHyperService::new(warp::service(self.routes()));
+        let (gateway, tracker) = (self.clone(), self.tracker.clone());
         let shutdown = self.shutdown.clone();
-        let tracker = self.tracker.clone();
-        let server = warp::serve(self.routes())
-            .incoming(listener)
-            .graceful(async move { shutdown.cancelled().await });
         let done = async move {
-            server.run().await;
+            crate::listener::serve(listener, gateway, http, tracker.clone(), shutdown).await;
             tracker.close();
             tracker.wait().await;
         };
@@ -462,7 +465,7 @@ impl Gateway {
         let Some(accepted) = handshake.accept() else {
             return error_response(400, websocket::NOT_AN_UPGRADE);
         };
-        let (token, vsn) = match self.check_connect(query, header) {
+        let (token, vsn) = match self.check_connect_query(query, header) {
             Ok(checked) => checked,
             Err((status, message)) => return error_response(status, &message),
         };
@@ -488,7 +491,7 @@ impl Gateway {
         header: Option<&str>,
         ws: warp::ws::Ws,
     ) -> warp::reply::Response {
-        let (token, vsn) = match self.check_connect(query, header) {
+        let (token, vsn) = match self.check_connect_query(query, header) {
             Ok(checked) => checked,
             Err((status, message)) => return error_response(status, &message),
         };
@@ -502,27 +505,58 @@ impl Gateway {
             .into_response()
     }
 
-    /// The connect token (verified) and the vsn, or the HTTP status and
-    /// `error` text to refuse the connect with.
-    fn check_connect(
+    /// [`Gateway::check_connect`] with the query as warp parsed it.
+    fn check_connect_query(
         &self,
         query: &HashMap<String, String>,
         header: Option<&str>,
     ) -> Result<(BearerToken, Vsn), (u16, String)> {
-        let token = auth::connect_token(query.get("apikey").map(String::as_str), header)
+        let param = |name: &str| query.get(name).map(String::as_str);
+        self.check_connect(param("apikey"), header, param("vsn"))
+    }
+
+    /// The connect token (verified) and the vsn, from the `apikey` and
+    /// `vsn` query parameters and the `x-api-key` header; or the HTTP
+    /// status and `error` text to refuse the connect with.
+    pub(crate) fn check_connect(
+        &self,
+        apikey: Option<&str>,
+        x_api_key: Option<&str>,
+        vsn: Option<&str>,
+    ) -> Result<(BearerToken, Vsn), (u16, String)> {
+        let token = auth::connect_token(apikey, x_api_key)
             .map_err(|err| (err.connect_status(), err.connect_message()))?;
         self.state
             .authenticator
             .verify(token.as_str(), SystemTime::now())
             .map_err(|err| (err.connect_status(), err.connect_message()))?;
-        let vsn = Vsn::from_query(query.get("vsn").map(String::as_str))
-            .map_err(|err| (400, err.to_string()))?;
+        let vsn = Vsn::from_query(vsn).map_err(|err| (400, err.to_string()))?;
         Ok((token, vsn))
+    }
+
+    /// The largest frame a socket accepts.
+    pub(crate) fn max_frame_bytes(&self) -> usize {
+        self.state.limits.max_frame_bytes
+    }
+
+    /// See [`Limits::handshake_timeout`].
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.state.limits.handshake_timeout
+    }
+
+    /// See [`Limits::legacy_warp_ws`].
+    pub(crate) fn legacy_warp_ws(&self) -> bool {
+        self.state.limits.legacy_warp_ws
+    }
+
+    /// Cancelled when the gateway shuts down.
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
     }
 
     /// A new connection's session and queue, for the task that will serve
     /// its socket once the upgrade completes.
-    fn socket_task(&self, vsn: Vsn, token: BearerToken) -> SocketTask {
+    pub(crate) fn socket_task(&self, vsn: Vsn, token: BearerToken) -> SocketTask {
         let state = &self.state;
         let id = state.next_connection.fetch_add(1, Ordering::Relaxed);
         let limits = QueueLimits {
@@ -552,7 +586,7 @@ impl Gateway {
 /// task's future holds each value once: an `async fn` keeps its arguments
 /// in its state beside what they are moved into, and every idle
 /// connection pays for its task's size (BENCHMARKS.md, B4).
-struct SocketTask {
+pub(crate) struct SocketTask {
     state: Arc<GatewayState>,
     shutdown: CancellationToken,
     id: u64,
@@ -568,7 +602,7 @@ impl SocketTask {
     /// task, until both have finished. The socket lives with the
     /// connection's queue, where producers can write it directly
     /// ([`Connection::send`]).
-    async fn serve(&mut self, socket: Box<dyn Transport>) {
+    pub(crate) async fn serve(&mut self, socket: Box<dyn Transport>) {
         let Some(outbox) = self.outbox.take() else {
             return;
         };

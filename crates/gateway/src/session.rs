@@ -27,10 +27,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::auth::{self, Claims};
-use crate::connection::{Connection, Outbound, close};
+use crate::connection::{Connection, FanOut, Outbound, close};
 use crate::delivery::{CatchUp, CatchUpState, ResumeUnavailable};
 use crate::hub::{ChangeForm, Registration, TopicKey};
 use crate::metrics::Metrics;
+use crate::protocol::ServerFrame;
 use crate::protocol::encode::{self, Status, SystemExtension, SystemMessage};
 use crate::protocol::{
     BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader, JoinPayload,
@@ -108,11 +109,15 @@ impl Session {
         // frame brings an earlier expiry.
         let timer = tokio::time::sleep_until(idle_deadline);
         tokio::pin!(timer);
+        // Made once: each wait on the token is queued in, and removed
+        // from, one list under a lock that every session shares.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let catching_up = self.channels.iter().any(|joined| joined.catch_up.is_some());
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => {
+                () = &mut cancelled => {
                     self.server_disconnect();
                     break;
                 }
@@ -363,34 +368,45 @@ impl Session {
         let connection = &self.connection;
         let hub = &self.state.hub;
         // Queued once the channel is live: the reply, presence, the system
-        // message, in the order realtime-js expects.
+        // message, in the order realtime-js expects, and written together
+        // in one write when the socket is idle.
         let reply = || {
-            connection.send_text(encode::join_reply_ok(
-                vsn,
-                to,
-                echo.iter().map(|(raw, id)| (*raw, *id)),
-            ));
+            let mut together = FanOut::default();
+            let send = |together: &mut FanOut, frame| {
+                connection.fan_out(Outbound::Frame(ServerFrame::Text(frame)), together);
+            };
+            send(
+                &mut together,
+                encode::join_reply_ok(vsn, to, echo.iter().map(|(raw, id)| (*raw, *id))),
+            );
             if config.presence.enabled {
                 let state = hub.presence_state(&topic);
-                connection.send_text(encode::presence_state(vsn, join_ref, &header.topic, &state));
+                send(
+                    &mut together,
+                    encode::presence_state(vsn, join_ref, &header.topic, &state),
+                );
             }
             if !config.postgres_changes.is_empty() {
                 let (status, message) = match binding_errors.first() {
                     None => (Status::Ok, reasons::SUBSCRIBED_TO_POSTGRES),
                     Some(err) => (Status::Error, err.as_str()),
                 };
-                connection.send_text(encode::system(
-                    vsn,
-                    join_ref,
-                    &header.topic,
-                    &SystemMessage {
-                        extension: SystemExtension::PostgresChanges,
-                        status,
-                        message,
-                        channel: Some(&sub_topic),
-                    },
-                ));
+                send(
+                    &mut together,
+                    encode::system(
+                        vsn,
+                        join_ref,
+                        &header.topic,
+                        &SystemMessage {
+                            extension: SystemExtension::PostgresChanges,
+                            status,
+                            message,
+                            channel: Some(&sub_topic),
+                        },
+                    ),
+                );
             }
+            together.finish();
         };
         metrics.joins_total.fetch_add(1, Ordering::Relaxed);
         let mut catch_up = None;

@@ -242,6 +242,17 @@ where
         }
     }
 
+    /// [`Socket::new`] over a connection whose first bytes, `input`, were
+    /// read with the upgrade request (a client that did not wait for the
+    /// 101); they are decoded before anything else is read.
+    pub(crate) fn with_input(io: IO, max_frame_bytes: usize, input: Vec<u8>) -> Self {
+        let mut socket = Self::new(io, max_frame_bytes);
+        if !input.is_empty() {
+            socket.input = input;
+        }
+        socket
+    }
+
     /// Decodes frames from the start of `data` until one is for the
     /// session, answering pings and the client's close on the way, or the
     /// rest is an incomplete frame. Returns the bytes consumed.

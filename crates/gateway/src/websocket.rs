@@ -70,30 +70,79 @@ impl Handshake {
     /// Checks the upgrade headers (RFC 6455 §4.2.1); `None` when this is not
     /// a WebSocket upgrade walcast can accept.
     pub(crate) fn accept(self) -> Option<Accepted> {
-        let headers = &self.headers;
-        let has_token = |name: header::HeaderName, token: &str| {
-            headers.get_all(name).iter().any(|value| {
-                value.to_str().is_ok_and(|value| {
-                    value
-                        .split(',')
-                        .any(|part| part.trim().eq_ignore_ascii_case(token))
-                })
-            })
+        let headers = || {
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes()))
         };
-        if !has_token(header::CONNECTION, "upgrade")
-            || !has_token(header::UPGRADE, "websocket")
-            || headers.get(header::SEC_WEBSOCKET_VERSION)? != "13"
-        {
-            return None;
-        }
-        let key = headers.get(header::SEC_WEBSOCKET_KEY)?;
         Some(Accepted {
-            accept_key: tokio_tungstenite::tungstenite::handshake::derive_accept_key(
-                key.as_bytes(),
-            ),
+            accept_key: accept_key(headers)?,
             on_upgrade: self.on_upgrade?,
         })
     }
+}
+
+/// The `Sec-WebSocket-Accept` answer to a request with these headers, if
+/// they ask for a version 13 WebSocket (RFC 6455 §4.2.1): `Connection`
+/// lists `upgrade`, `Upgrade` lists `websocket`, and a key is given.
+///
+/// `headers` gives the request's headers afresh on each call. Both ways
+/// in use it ([`crate::listener`] with httparse's headers, the warp route
+/// with hyper's), so both accept exactly the same requests.
+/// Names match case-insensitively; a value counts only as hyper's
+/// `HeaderValue::to_str` would read it (visible ASCII and tabs); where a
+/// header repeats, `Connection` and `Upgrade` are searched in every value,
+/// the version and key are taken from the first.
+pub(crate) fn accept_key<'a, I>(headers: impl Fn() -> I) -> Option<String>
+where
+    I: Iterator<Item = (&'a str, &'a [u8])>,
+{
+    let values = |name: &'static str| {
+        headers()
+            .filter(move |(header, _)| header.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value)
+    };
+    let lists = |name: &'static str, token: &str| {
+        values(name).any(|value| {
+            header_str(value).is_some_and(|value| {
+                value
+                    .split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    if !lists("connection", "upgrade")
+        || !lists("upgrade", "websocket")
+        || values("sec-websocket-version").next()? != b"13"
+    {
+        return None;
+    }
+    let key = values("sec-websocket-key").next()?;
+    Some(tokio_tungstenite::tungstenite::handshake::derive_accept_key(key))
+}
+
+/// A header value as text, when hyper's `HeaderValue::to_str` would give
+/// it: only tabs and visible ASCII.
+pub(crate) fn header_str(value: &[u8]) -> Option<&str> {
+    if value
+        .iter()
+        .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
+    {
+        std::str::from_utf8(value).ok()
+    } else {
+        None
+    }
+}
+
+/// The 101 answer with its `Sec-WebSocket-Accept`, as walcast writes it
+/// itself ([`crate::listener`]).
+pub(crate) fn switching_protocols(accept_key: &str) -> Vec<u8> {
+    const START: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: ";
+    let mut response = Vec::with_capacity(START.len() + accept_key.len() + 4);
+    response.extend_from_slice(START);
+    response.extend_from_slice(accept_key.as_bytes());
+    response.extend_from_slice(b"\r\n\r\n");
+    response
 }
 
 impl Accepted {

@@ -468,3 +468,42 @@ fn secrets_never_reach_debug_output() {
         "{shown}"
     );
 }
+
+/// A token that verified is kept, and later checks of it skip the
+/// signature; they must answer exactly as a full check would: the same
+/// claims, the expiry still enforced with the same error, and any other
+/// text, one byte off included, checked in full.
+#[test]
+fn a_kept_token_answers_as_a_full_check_would() {
+    let auth = both();
+    let exp = NOW + 60;
+    let token = sign(
+        Algorithm::HS256,
+        None,
+        &json!({"role": "anon", "exp": exp as f64 + 0.5}),
+        &hs(SECRET.as_bytes()),
+    );
+    let first = auth.verify(&token, now()).expect("valid");
+    assert_eq!(auth.verify(&token, now()), Ok(first.clone()));
+    for later in [exp, exp + 1, exp + 90] {
+        let at = UNIX_EPOCH + Duration::from_secs(later);
+        let fresh = both().verify(&token, at);
+        assert_eq!(auth.verify(&token, at), fresh, "at exp + {}", later - exp);
+    }
+    assert!(matches!(
+        auth.verify(&token, UNIX_EPOCH + Duration::from_secs(exp + 1)),
+        Err(AuthError::Expired { seconds_ago: 0 })
+    ));
+    // Failures are not kept: at an earlier time it is valid again.
+    assert_eq!(auth.verify(&token, now()), Ok(first));
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 1;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ASCII");
+    assert_eq!(
+        auth.verify(&forged, now()).err(),
+        Some(AuthError::InvalidSignature)
+    );
+    // A clone verifies with the same keys and shares what is kept.
+    assert!(auth.clone().verify(&token, now()).is_ok());
+}

@@ -45,20 +45,33 @@ impl BindingId {
     /// do not validate: the join reply still echoes them with an id).
     pub fn of(params: &Map<String, Value>) -> Self {
         // serde_json's map is sorted by key, so this text is canonical (and
-        // serializing a map of JSON values cannot fail).
-        let canonical = serde_json::to_vec(params).unwrap_or_default();
-        let hash = canonical
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-                (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-            });
-        let offset = u32::try_from(hash % u64::from(Self::RANGE - 1)).unwrap_or(0);
+        // serializing a map of JSON values cannot fail). It is hashed as it
+        // is written, never held.
+        let mut hash = Fnv1a(0xcbf2_9ce4_8422_2325);
+        let _ = serde_json::to_writer(&mut hash, params);
+        let offset = u32::try_from(hash.0 % u64::from(Self::RANGE - 1)).unwrap_or(0);
         Self(NonZeroU32::MIN.saturating_add(offset))
     }
 
     /// The id as a number.
     pub fn get(self) -> u32 {
         self.0.get()
+    }
+}
+
+/// 64-bit FNV-1a over the bytes written to it.
+struct Fnv1a(u64);
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = bytes.iter().fold(self.0, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

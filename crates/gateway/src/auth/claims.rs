@@ -7,18 +7,25 @@
 //! Unlike Supabase we require `role` to be a string, since policies compare
 //! it, and we do not read `nbf`, as Supabase does not.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
 use super::error::AuthError;
 
-/// What a verified token says about its holder.
+/// What a verified token says about its holder. Cloning shares them: the
+/// verifier keeps recent tokens' claims ([`super::Authenticator::verify`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Claims {
+pub struct Claims(Arc<Parts>);
+
+#[derive(Debug, PartialEq)]
+struct Parts {
     role: String,
     sub: Option<String>,
     exp: i64,
+    /// `exp` as it was written, for [`Claims::revalidate`].
+    expiry: Expiry,
     all: Map<String, Value>,
 }
 
@@ -29,58 +36,62 @@ impl Claims {
             None => None,
             Some(value) => {
                 let exp = Expiry::read(value).ok_or(AuthError::InvalidExpiration)?;
-                if !exp.is_after(now) {
-                    return Err(AuthError::Expired {
-                        seconds_ago: now.saturating_sub(exp.rounded).max(0),
-                    });
-                }
-                Some(exp.rounded)
+                exp.check(now)?;
+                Some(exp)
             }
         };
         if all.get("iat").is_some_and(|iat| !iat.is_number()) {
             return Err(AuthError::Malformed);
         }
         let role = all.get("role").and_then(Value::as_str);
-        let (Some(role), Some(exp)) = (role, exp) else {
+        let (Some(role), Some(expiry)) = (role, exp) else {
             return Err(AuthError::MissingClaims);
         };
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             role: role.to_owned(),
             sub: all.get("sub").and_then(Value::as_str).map(str::to_owned),
-            exp,
+            exp: expiry.rounded,
+            expiry,
             all,
-        })
+        })))
+    }
+
+    /// [`Claims::validate`] again at `now`, for claims that passed it
+    /// before: only the expiry can have changed, and it is checked the
+    /// same way, with the same error.
+    pub(crate) fn revalidate(&self, now: i64) -> Result<(), AuthError> {
+        self.0.expiry.check(now)
     }
 
     /// `role`: the Postgres role the holder acts as (`anon`, `authenticated`, …).
     pub fn role(&self) -> &str {
-        &self.role
+        &self.0.role
     }
 
     /// `sub`, when it is a string: the user id.
     pub fn sub(&self) -> Option<&str> {
-        self.sub.as_deref()
+        self.0.sub.as_deref()
     }
 
     /// `exp` in seconds since the epoch (fractions rounded, as Supabase does).
     pub fn exp(&self) -> i64 {
-        self.exp
+        self.0.exp
     }
 
     /// Every claim, for policies that compare claims with rows or topics.
     pub fn all(&self) -> &Map<String, Value> {
-        &self.all
+        &self.0.all
     }
 
     /// Whether the token is still valid at `now`; once it is not, the
     /// channel must be closed with [`AuthError::message`].
     pub fn check_expiry(&self, now: SystemTime) -> Result<(), AuthError> {
         let now = unix_seconds(now);
-        if self.exp > now {
+        if self.0.exp > now {
             Ok(())
         } else {
             Err(AuthError::Expired {
-                seconds_ago: now.saturating_sub(self.exp),
+                seconds_ago: now.saturating_sub(self.0.exp),
             })
         }
     }
@@ -88,17 +99,19 @@ impl Claims {
     /// Time left before expiry at `now` (zero once expired), for the timer
     /// that closes channels when their token expires.
     pub fn expires_in(&self, now: SystemTime) -> Duration {
-        let left = self.exp.saturating_sub(unix_seconds(now));
+        let left = self.0.exp.saturating_sub(unix_seconds(now));
         Duration::from_secs(u64::try_from(left).unwrap_or(0))
     }
 }
 
 /// `exp` as Joken compares it (exactly) and as Supabase keeps it (rounded).
+#[derive(Debug, PartialEq)]
 struct Expiry {
     exact: Exact,
     rounded: i64,
 }
 
+#[derive(Debug, PartialEq)]
 enum Exact {
     Int(i128),
     Float(f64),
@@ -125,6 +138,17 @@ impl Expiry {
             exact: Exact::Float(float),
             rounded: float.round() as i64,
         })
+    }
+
+    /// Joken's check: strictly after `now`, no leeway.
+    fn check(&self, now: i64) -> Result<(), AuthError> {
+        if self.is_after(now) {
+            Ok(())
+        } else {
+            Err(AuthError::Expired {
+                seconds_ago: now.saturating_sub(self.rounded).max(0),
+            })
+        }
     }
 
     fn is_after(&self, now: i64) -> bool {

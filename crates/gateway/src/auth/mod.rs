@@ -26,6 +26,7 @@ mod claims;
 mod error;
 mod jwks;
 mod jwt;
+mod recent;
 
 use std::fmt;
 use std::time::SystemTime;
@@ -45,6 +46,8 @@ use jwks::KeyType;
 pub struct Authenticator {
     secret: Option<DecodingKey>,
     jwks: Option<Jwks>,
+    /// Shared by clones, which verify with the same keys.
+    recent: std::sync::Arc<recent::RecentTokens>,
 }
 
 /// The HMAC secret for HS256 tokens (`WALCAST_JWT_SECRET`), used as raw
@@ -92,11 +95,30 @@ impl Authenticator {
         Ok(Self {
             secret: secret.map(|s| DecodingKey::from_secret(&s.0)),
             jwks,
+            recent: std::sync::Arc::default(),
         })
     }
 
     /// Verifies `token` at time `now` and returns its claims.
+    ///
+    /// A token verified recently is not verified again: its claims are
+    /// kept ([`recent`]) and only their expiry is checked, with the same
+    /// result as a full check. Nearly every socket connects with the
+    /// project's API key, and each user's token is sent again in every
+    /// join and reconnect.
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<Claims, AuthError> {
+        let now = claims::unix_seconds(now);
+        if let Some(claims) = self.recent.get(token) {
+            claims.revalidate(now)?;
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token, now)?;
+        self.recent.put(token, &claims);
+        Ok(claims)
+    }
+
+    /// The whole check: parse, signature, claims.
+    fn verify_signed(&self, token: &str, now: i64) -> Result<Claims, AuthError> {
         let token = jwt::clean(token);
         let jwt = jwt::parse(&token)?;
         let (alg, key) = self.signer(jwt.alg.as_deref(), jwt.kid.as_deref())?;
@@ -105,7 +127,7 @@ impl Authenticator {
         if !matches!(verified, Ok(true)) {
             return Err(AuthError::InvalidSignature);
         }
-        Claims::validate(jwt.claims, claims::unix_seconds(now))
+        Claims::validate(jwt.claims, now)
     }
 
     /// The one key allowed to verify a token with this `alg` and `kid`

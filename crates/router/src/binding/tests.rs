@@ -201,3 +201,21 @@ fn scopes_are_anded_per_table() {
     assert!(b.terms_for("public", "rooms").is_none(), "claim missing");
     assert!(b.terms_for("public", "other").is_none(), "no policy");
 }
+
+/// The id is FNV-1a of the params' canonical JSON text, reduced to the
+/// range: the same ids as before it was hashed while written (ids are in
+/// join replies and every event, so they must not change across versions).
+#[test]
+fn binding_id_is_fnv_of_the_canonical_text() {
+    let params = json!({"table": "messages", "schema": "public", "event": "*",
+        "filter": "conversation_id=eq.5f0c6a52-3f8e-4b59-9a57-0d2cbbd8c1aa"});
+    let Value::Object(map) = &params else {
+        panic!("an object");
+    };
+    let text = serde_json::to_vec(map).expect("serializes");
+    let hash = text.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let expected = 1 + u32::try_from(hash % u64::from((1u32 << 27) - 1)).expect("in range");
+    assert_eq!(BindingId::of(map).get(), expected);
+}
