@@ -29,6 +29,7 @@
 //! [`Gateway::check_connect`]. A keep-alive connection's later requests
 //! are hyper's too; an upgrade among them takes the route's way.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -45,16 +46,19 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error};
 use warp::http::Request;
 
-use crate::server::Gateway;
-use crate::socket::Socket;
+use crate::server::{Gateway, SocketTask};
+use crate::socket::{Socket, Transport};
 use crate::websocket;
 
 /// The largest request head read here; hyper gets a larger one (and
 /// answers 431).
 const MAX_HEAD: usize = 16 * 1024;
 
-/// What the first read of a head reserves: realtime-js' upgrade, with its
+/// The first read's buffer, on the stack: realtime-js' upgrade, with its
 /// token in the URL, is about 600 bytes.
+const FIRST_READ: usize = 4096;
+
+/// What each further read of a head reserves.
 const HEAD_CHUNK: usize = 2048;
 
 /// Headers parsed here; hyper gets a request with more.
@@ -79,14 +83,7 @@ pub(crate) async fn serve<S>(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) where
-    S: hyper::service::Service<
-            Request<hyper::body::Incoming>,
-            Response = warp::reply::Response,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
+    S: HttpService,
     S::Future: Send + 'static,
 {
     // Shared, not cloned per connection: most never reach hyper.
@@ -103,12 +100,13 @@ pub(crate) async fn serve<S>(
         };
         match accepted {
             Ok((stream, _)) => {
-                let connection = Accepted {
+                let connection = Box::new(Accepted {
                     gateway: Arc::clone(&gateway),
+                    http: Arc::clone(&http),
                     stream,
                     watcher: graceful.watcher(),
-                };
-                tracker.spawn(connection.serve(Arc::clone(&http)));
+                });
+                tracker.spawn(connection.serve());
             }
             Err(err) if is_connection_error(&err) => {}
             Err(err) => {
@@ -121,9 +119,12 @@ pub(crate) async fn serve<S>(
     graceful.shutdown().await;
 }
 
-/// A connection just accepted, before its first request is read.
-struct Accepted {
+/// A connection just accepted, before its first request is read; boxed
+/// (see [`Accepted::serve`]).
+struct Accepted<S> {
     gateway: Arc<Gateway>,
+    /// The warp routes, for a connection that is hyper's.
+    http: Arc<S>,
     stream: TcpStream,
     /// Lets a graceful shutdown wait for the connection while hyper
     /// serves it.
@@ -141,75 +142,164 @@ enum Head {
     Gone,
 }
 
-impl Accepted {
-    async fn serve<S>(mut self, http: Arc<S>)
-    where
-        S: hyper::service::Service<
-                Request<hyper::body::Incoming>,
-                Response = warp::reply::Response,
-                Error = std::convert::Infallible,
-            > + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
-        let mut head = Vec::with_capacity(HEAD_CHUNK);
-        let length = match self.read_head(&mut head).await {
-            Head::Complete(length) => Some(length),
-            Head::Other => None,
-            Head::Gone => return,
-        };
-        let upgrade = length.and_then(|length| {
-            let request = head.get(..length)?;
-            Some((length, self.gateway.upgrade_here(request)?))
-        });
-        let Accepted {
-            gateway,
-            mut stream,
-            watcher,
-        } = self;
-        if let Some((length, upgrade)) = upgrade {
-            drop(watcher);
-            let response = websocket::switching_protocols(&upgrade.accept_key);
-            if let Err(err) = stream.write_all(&response).await {
-                debug!(error = %err, "websocket upgrade failed");
-                return;
+/// What serves a connection after its first request head.
+enum Next {
+    /// Upgraded here: its session and writer serve the socket. Boxed,
+    /// so that this future does not hold a second copy of them.
+    Socket(Box<(SocketTask, Box<dyn Transport>)>),
+    /// Anything else (hyper's connection; the rest of a 101 and then the
+    /// socket), boxed: rare, or not a WebSocket.
+    Boxed(Pin<Box<dyn Future<Output = ()> + Send>>),
+}
+
+/// What the first read decided.
+enum First<S> {
+    /// What to do next (nothing: the client is gone).
+    Decided(Option<Next>),
+    /// The head is not all in: read on, with what came so far.
+    Wait(Box<Accepted<S>>, Vec<u8>),
+}
+
+impl<S> Accepted<S>
+where
+    S: HttpService,
+    S::Future: Send + 'static,
+{
+    /// Serves the connection: as a WebSocket in this task, or through hyper.
+    ///
+    /// # Memory
+    ///
+    /// An idle socket's task holds this future for good, sized for its
+    /// largest state. So the common case, a whole upgrade request in the
+    /// first read, is handled without an await, on the stack: no buffer
+    /// and no timer is allocated around the socket's long-lived state,
+    /// and nothing larger than the session and writer is held. Waiting
+    /// for the rest of a head, and hyper's connection, are boxed
+    /// (BENCHMARKS.md, B4).
+    async fn serve(self: Box<Self>) {
+        // In a block, so that nothing of the handshake is held while the
+        // socket is served.
+        let (mut task, socket) = {
+            let next = match self.first_read() {
+                First::Decided(next) => next,
+                First::Wait(accepted, head) => {
+                    let rest = Box::pin(accepted.read_rest(head));
+                    rest.await
+                }
+            };
+            match next {
+                Some(Next::Socket(upgraded)) => *upgraded,
+                Some(Next::Boxed(serving)) => return serving.await,
+                None => return,
             }
-            // Frames a client sent without waiting for the 101.
-            head.drain(..length);
-            let max_frame_bytes = gateway.max_frame_bytes();
-            let socket = Socket::with_input(stream, max_frame_bytes, head);
-            let mut task = upgrade.task;
-            task.serve(Box::new(socket)).await;
-            return;
-        }
-        let io = TokioIo::new(Replay {
-            read: head,
-            at: 0,
-            io: stream,
-        });
-        let builder = auto::Builder::new(TokioExecutor::new());
-        let connection = builder.serve_connection_with_upgrades(io, S::clone(&http));
-        if let Err(err) = watcher.watch(connection).await {
-            debug!(error = %err, "http connection failed");
+        };
+        task.serve(socket).await;
+    }
+
+    /// One read, without waiting, into a buffer on the stack; decides
+    /// when the whole head came with it (the usual case: the request
+    /// arrives with the connection).
+    fn first_read(self: Box<Self>) -> First<S> {
+        let mut buf = [0u8; FIRST_READ];
+        let read = match self.stream.try_read(&mut buf) {
+            Ok(0) => return First::Decided(None),
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                return First::Wait(self, Vec::new());
+            }
+            Err(_) => return First::Decided(None),
+        };
+        let data = buf.get(..read).unwrap_or_default();
+        match parse_head(data) {
+            None => First::Wait(self, data.to_vec()),
+            Some(Head::Complete(length)) => First::Decided((*self).answer(data, length)),
+            Some(Head::Other) => First::Decided(Some((*self).into_hyper(data.to_vec()))),
+            Some(Head::Gone) => First::Decided(None),
         }
     }
 
-    /// Reads until `head` holds a whole request head. The first read is
-    /// tried at once (the request usually arrives with the connection);
-    /// only when it has not come are the timeout and the shutdown watched.
-    async fn read_head(&mut self, head: &mut Vec<u8>) -> Head {
-        match self.stream.try_read_buf(head) {
-            Ok(0) => return Head::Gone,
-            Ok(_) => {
-                if let Some(done) = parse_head(head) {
-                    return done;
-                }
-            }
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return Head::Gone,
+    /// Reads the rest of a head that did not come whole with the first
+    /// read, then decides as [`Accepted::first_read`] does.
+    async fn read_rest(mut self: Box<Self>, mut head: Vec<u8>) -> Option<Next> {
+        match self.read_head(&mut head).await {
+            Head::Complete(length) => (*self).answer(&head, length),
+            Head::Other => Some((*self).into_hyper(head)),
+            Head::Gone => None,
         }
+    }
+
+    /// The connection after a whole head (`length` bytes of `data`, and
+    /// what followed it): an upgrade answered here, or hyper's.
+    fn answer(self, data: &[u8], length: usize) -> Option<Next> {
+        let upgrade = data
+            .get(..length)
+            .and_then(|request| self.gateway.upgrade_here(request));
+        let Some(upgrade) = upgrade else {
+            return Some(self.into_hyper(data.to_vec()));
+        };
+        let Accepted {
+            gateway,
+            stream,
+            watcher,
+            ..
+        } = self;
+        drop(watcher);
+        // Frames a client sent without waiting for the 101.
+        let input = data.get(length..).unwrap_or_default().to_vec();
+        let response = websocket::switching_protocols(&upgrade.accept_key);
+        // A new socket's send buffer is empty: the 101 fits at once.
+        let written = match stream.try_write(&response) {
+            Ok(written) => written,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(err) => {
+                debug!(error = %err, "websocket upgrade failed");
+                return None;
+            }
+        };
+        let max_frame_bytes = gateway.max_frame_bytes();
+        let mut task = upgrade.task;
+        if written == response.len() {
+            let socket = Socket::with_input(stream, max_frame_bytes, input);
+            return Some(Next::Socket(Box::new((task, Box::new(socket)))));
+        }
+        let rest = response.get(written..).unwrap_or_default().to_vec();
+        Some(Next::Boxed(Box::pin(async move {
+            let mut stream = stream;
+            if let Err(err) = stream.write_all(&rest).await {
+                debug!(error = %err, "websocket upgrade failed");
+                return;
+            }
+            let socket = Socket::with_input(stream, max_frame_bytes, input);
+            task.serve(Box::new(socket)).await;
+        })))
+    }
+
+    /// Hands the connection to hyper, which reads `read` again first.
+    fn into_hyper(self, read: Vec<u8>) -> Next {
+        let Accepted {
+            stream,
+            watcher,
+            http,
+            ..
+        } = self;
+        let io = TokioIo::new(Replay {
+            read,
+            at: 0,
+            io: stream,
+        });
+        let http = S::clone(&http);
+        Next::Boxed(Box::pin(async move {
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection_with_upgrades(io, http);
+            if let Err(err) = watcher.watch(connection).await {
+                debug!(error = %err, "http connection failed");
+            }
+        }))
+    }
+
+    /// Reads until `head` holds a whole request head, within the
+    /// handshake timeout and until shutdown.
+    async fn read_head(&mut self, head: &mut Vec<u8>) -> Head {
         let timeout = self.gateway.handshake_timeout();
         let shutdown = self.gateway.shutdown_token();
         let stream = &mut self.stream;
@@ -240,6 +330,31 @@ impl Accepted {
     }
 }
 
+/// The warp routes as hyper serves them.
+pub(crate) trait HttpService:
+    hyper::service::Service<
+        Request<hyper::body::Incoming>,
+        Response = warp::reply::Response,
+        Error = std::convert::Infallible,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: hyper::service::Service<
+            Request<hyper::body::Incoming>,
+            Response = warp::reply::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Whether `head` holds a whole request head (`Some`), or needs more.
 fn parse_head(head: &[u8]) -> Option<Head> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -253,7 +368,7 @@ fn parse_head(head: &[u8]) -> Option<Head> {
 /// An upgrade answered here: the 101's key and the connection's task.
 pub(crate) struct Upgrade {
     pub(crate) accept_key: String,
-    pub(crate) task: crate::server::SocketTask,
+    pub(crate) task: SocketTask,
 }
 
 impl Gateway {
