@@ -34,8 +34,8 @@ use crate::metrics::Metrics;
 use crate::protocol::ServerFrame;
 use crate::protocol::encode::{self, Status, SystemExtension, SystemMessage};
 use crate::protocol::{
-    BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader, JoinPayload,
-    PresencePush, names,
+    BroadcastPush, ClientEvent, ClientFrame, DecodeError, FrameDecoder, FrameHeader, JoinConfig,
+    JoinPayload, PresencePush, names,
 };
 use crate::reasons;
 use crate::server::GatewayState;
@@ -46,6 +46,20 @@ use channels::Channels;
 /// How long a join with a resume position waits for the replay window to
 /// be rebuilt after a restart before it is told to retry.
 const RESUME_READY_WAIT: Duration = Duration::from_secs(10);
+
+/// What a join has once its token and the route's rules let it in.
+struct Admitted {
+    sub_topic: String,
+    claims: Claims,
+    grant: Option<JoinGrant>,
+    config: JoinConfig,
+}
+
+/// A join waiting for its route's SQL check or for the replay window.
+pub(crate) struct PendingJoin {
+    header: FrameHeader,
+    admitted: Admitted,
+}
 
 /// A channel this socket joined.
 struct Joined {
@@ -149,9 +163,14 @@ impl Session {
                         None => break,
                     };
                     idle_deadline = Instant::now() + self.state.limits.idle_timeout;
-                    // Boxed: the join path's future is large, and only
-                    // needed while a frame is handled, not while idle.
-                    if !Box::pin(self.handle_message(message, &mut events)).await {
+                    let keep = match self.handle_message(message, &mut events) {
+                        Ok(keep) => keep,
+                        // Boxed: rare (a route's SQL check, a resume before
+                        // the window is rebuilt), and its future is large;
+                        // an idle session holds none.
+                        Err(pending) => Box::pin(self.finish_join_later(*pending)).await,
+                    };
+                    if !keep {
                         break;
                     }
                     let next = self.next_deadline(idle_deadline);
@@ -166,22 +185,24 @@ impl Session {
         }
     }
 
-    /// Returns false when the socket must close. `events` counts this
-    /// socket's pushes for [`Limits::max_events_per_second`](crate::Limits).
-    async fn handle_message(
+    /// Handles a frame at once: `Ok(false)` when the socket must close,
+    /// or a join that has to wait ([`Session::finish_join_later`]).
+    /// `events` counts this socket's pushes for
+    /// [`Limits::max_events_per_second`](crate::Limits).
+    fn handle_message(
         &mut self,
         message: Inbound,
         events: &mut crate::rate_limit::EventWindow,
-    ) -> bool {
+    ) -> Result<bool, Box<PendingJoin>> {
         let decoded = match message {
             Inbound::Text(text) => self.decoder.decode_text(text),
             Inbound::Binary(bytes) => self.decoder.decode_binary(bytes),
-            Inbound::Close => return false,
+            Inbound::Close => return Ok(false),
         };
         match decoded {
-            Ok(frame) if self.over_event_rate(&frame, events) => true,
-            Ok(frame) => self.handle_frame(frame).await,
-            Err(err) => self.handle_decode_error(err),
+            Ok(frame) if self.over_event_rate(&frame, events) => Ok(true),
+            Ok(frame) => self.handle_frame(frame),
+            Err(err) => Ok(self.handle_decode_error(err)),
         }
     }
 
@@ -204,15 +225,18 @@ impl Session {
         }
     }
 
-    async fn handle_frame(&mut self, frame: ClientFrame) -> bool {
+    fn handle_frame(&mut self, frame: ClientFrame) -> Result<bool, Box<PendingJoin>> {
         let ClientFrame { header, event } = frame;
-        match event {
+        if let ClientEvent::Join(payload) = event {
+            return self.handle_join(header, *payload);
+        }
+        Ok(match event {
+            ClientEvent::Join(_) => true,
             ClientEvent::Heartbeat => {
                 self.connection
                     .send_text(encode::reply_ok(self.connection.vsn(), header.reply_to()));
                 true
             }
-            ClientEvent::Join(payload) => self.handle_join(&header, *payload).await,
             ClientEvent::Leave => {
                 self.handle_leave(&header);
                 true
@@ -243,7 +267,7 @@ impl Session {
                 debug!(connection = self.connection.id(), %event, "unknown event ignored");
                 true
             }
-        }
+        })
     }
 
     fn is_member(&self, header: &FrameHeader) -> bool {
@@ -252,7 +276,8 @@ impl Session {
         })
     }
 
-    /// Returns false when the socket must close (join flood).
+    /// A join: `Ok(false)` when the socket must close (join flood), or
+    /// the join when it has to wait ([`Session::finish_join_later`]).
     ///
     /// Order: join rate, topic, token, authorization (the route's rules,
     /// then its SQL check), then the channel goes live (registered with
@@ -260,27 +285,87 @@ impl Session {
     /// first chunk of what the channel missed right after the reply, under
     /// the window lock, and the rest as the queue drains
     /// ([`Session::continue_catch_ups`]).
-    async fn handle_join(&mut self, header: &FrameHeader, payload: JoinPayload) -> bool {
-        let vsn = self.connection.vsn();
-        let to = header.reply_to();
-        let state = Arc::clone(&self.state);
-        let metrics = state.hub.metrics();
-        let reply_error = |connection: &Connection, reason: &str| {
-            metrics.join_error(reason);
-            connection.send_text(encode::reply_error(vsn, to, reason));
+    ///
+    /// Handled at once, without a future, unless the route has a SQL check
+    /// or a resume comes before the replay window is rebuilt.
+    fn handle_join(
+        &mut self,
+        header: FrameHeader,
+        payload: JoinPayload,
+    ) -> Result<bool, Box<PendingJoin>> {
+        let admitted = match self.admit(&header, payload) {
+            Ok(admitted) => admitted,
+            Err(keep) => return Ok(keep),
         };
+        let check = admitted
+            .grant
+            .as_ref()
+            .is_some_and(|grant| grant.sql_check().is_some());
+        let wait = admitted.config.resume.is_some() && !self.state.hub.is_replay_ready();
+        if check || wait {
+            return Err(Box::new(PendingJoin { header, admitted }));
+        }
+        Ok(self.join_live(&header, admitted))
+    }
 
+    /// A join that has to wait: runs its route's SQL check and waits for
+    /// the replay window, then goes on as [`Session::handle_join`].
+    async fn finish_join_later(&mut self, pending: PendingJoin) -> bool {
+        let PendingJoin { header, admitted } = pending;
+        if let Some(check) = admitted.grant.as_ref().and_then(JoinGrant::sql_check) {
+            let outcome = match &self.state.join_checker {
+                None => Err(reasons::join_check_unavailable(
+                    "no database for join checks",
+                )),
+                Some(checker) => match checker
+                    .check(Arc::clone(&check.sql), check.params.clone())
+                    .await
+                {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(admitted
+                        .grant
+                        .as_ref()
+                        .map(|grant| grant.sql_check_failed().join_reason())
+                        .unwrap_or_default()),
+                    Err(why) => Err(reasons::join_check_unavailable(&why)),
+                },
+            };
+            if let Err(reason) = outcome {
+                self.refuse_join(&header, &reason);
+                return true;
+            }
+        }
+        if admitted.config.resume.is_some() && !self.state.hub.wait_ready(RESUME_READY_WAIT).await {
+            self.refuse_join(&header, reasons::RESUME_NOT_READY);
+            return true;
+        }
+        self.join_live(&header, admitted)
+    }
+
+    /// Answers a join with an error reply.
+    fn refuse_join(&self, header: &FrameHeader, reason: &str) {
+        self.state.hub.metrics().join_error(reason);
+        self.connection.send_text(encode::reply_error(
+            self.connection.vsn(),
+            header.reply_to(),
+            reason,
+        ));
+    }
+
+    /// The checks a join passes without waiting: rate, topic, token, the
+    /// route's rules. `Err(keep)` once it was refused.
+    fn admit(&mut self, header: &FrameHeader, payload: JoinPayload) -> Result<Admitted, bool> {
         if !self.count_join() {
-            reply_error(&self.connection, reasons::TOO_MANY_JOINS);
+            self.refuse_join(header, reasons::TOO_MANY_JOINS);
             self.connection.send(Outbound::Close(
                 close::POLICY_VIOLATION,
                 "too many joins per second",
             ));
-            return false;
+            return Err(false);
         }
         let Some(sub_topic) = names::sub_topic(&header.topic).filter(|s| !s.is_empty()) else {
-            reply_error(&self.connection, reasons::TOPIC_NAME_REQUIRED);
-            return true;
+            self.refuse_join(header, reasons::TOPIC_NAME_REQUIRED);
+            return Err(true);
         };
         let sub_topic = sub_topic.to_owned();
         let token = auth::join_token(
@@ -295,22 +380,46 @@ impl Session {
         {
             Ok(claims) => claims,
             Err(err) => {
-                reply_error(&self.connection, &err.join_reason());
-                return true;
+                self.refuse_join(header, &err.join_reason());
+                return Err(true);
             }
         };
-        let grant = match self.authorize(&sub_topic, &claims).await {
-            Ok(grant) => grant,
-            Err(reason) => {
-                reply_error(&self.connection, &reason);
-                return true;
-            }
+        let grant = match &self.state.access {
+            None => None,
+            Some(access) => match access.authorize_join(&sub_topic, &ClaimsView::new(claims.all()))
+            {
+                Ok(grant) => Some(grant),
+                Err(denied) => {
+                    self.refuse_join(header, &denied.join_reason());
+                    return Err(true);
+                }
+            },
         };
-        let config = payload.config.unwrap_or_default();
-        if config.resume.is_some() && !self.state.hub.wait_ready(RESUME_READY_WAIT).await {
-            reply_error(&self.connection, reasons::RESUME_NOT_READY);
-            return true;
-        }
+        Ok(Admitted {
+            sub_topic,
+            claims,
+            grant,
+            config: payload.config.unwrap_or_default(),
+        })
+    }
+
+    /// Makes an admitted join's channel live and answers it; false when
+    /// the socket must close.
+    fn join_live(&mut self, header: &FrameHeader, admitted: Admitted) -> bool {
+        let Admitted {
+            sub_topic,
+            claims,
+            grant,
+            config,
+        } = admitted;
+        let vsn = self.connection.vsn();
+        let to = header.reply_to();
+        let state = Arc::clone(&self.state);
+        let metrics = state.hub.metrics();
+        let reply_error = |connection: &Connection, reason: &str| {
+            metrics.join_error(reason);
+            connection.send_text(encode::reply_error(vsn, to, reason));
+        };
 
         // A second join of a joined topic replaces the first.
         if let Some(old) = self.channels.remove(&header.topic) {
@@ -463,37 +572,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// Applies the access rules (when configured) and runs the route's SQL
-    /// check. `Err` is the join error reason.
-    async fn authorize(
-        &self,
-        sub_topic: &str,
-        claims: &Claims,
-    ) -> Result<Option<JoinGrant>, String> {
-        let Some(access) = &self.state.access else {
-            return Ok(None);
-        };
-        let grant = access
-            .authorize_join(sub_topic, &ClaimsView::new(claims.all()))
-            .map_err(|denied| denied.join_reason())?;
-        if let Some(check) = grant.sql_check() {
-            let Some(checker) = &self.state.join_checker else {
-                return Err(reasons::join_check_unavailable(
-                    "no database for join checks",
-                ));
-            };
-            match checker
-                .check(Arc::clone(&check.sql), check.params.clone())
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return Err(grant.sql_check_failed().join_reason()),
-                Err(why) => return Err(reasons::join_check_unavailable(&why)),
-            }
-        }
-        Ok(Some(grant))
     }
 
     /// Relays a client broadcast to the topic's other members (and to the
