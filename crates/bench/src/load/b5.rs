@@ -57,6 +57,10 @@ pub struct B5Args {
     /// Seconds measured per step.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Churn: rise from 0 to each step's rate over the warm-up, instead of
+    /// starting at it (both servers alike).
+    #[arg(long)]
+    pub ramp_up: bool,
     /// Which tests to run.
     #[arg(long, value_enum, default_value_t = Tests::Both)]
     pub tests: Tests,
@@ -145,8 +149,16 @@ async fn bench(args: &B5Args, url: &str) -> anyhow::Result<()> {
     let token = sign_token(DEV_JWT_SECRET, "anon", 24 * 3600)?;
 
     println!(
-        "{} load processes per step, warm-up {} s, measured {} s; churn: new socket per attempt; joins: {} open sockets",
-        args.processes, args.warmup, args.seconds, args.connections
+        "{} load processes per step, warm-up {} s{}, measured {} s; churn: new socket per attempt; joins: {} open sockets",
+        args.processes,
+        args.warmup,
+        if args.ramp_up {
+            " (churn ramps up over it)"
+        } else {
+            ""
+        },
+        args.seconds,
+        args.connections
     );
     println!();
     println!(
@@ -210,6 +222,7 @@ async fn step(
             .arg(format!("--addr={addr}"))
             .arg(format!("--rate={}", f64::from(rate) / f64::from(processes)))
             .arg(format!("--connections={}", args.connections / processes))
+            .args((args.ramp_up && test == Test::Churn).then_some("--ramp"))
             .env(TOKEN_ENV, token);
         workers.push(Child::spawn(format!("load process {n}"), command)?);
     }

@@ -63,6 +63,10 @@ pub struct ChurnArgs {
     /// process has 20,000 file descriptors).
     #[arg(long, default_value_t = 15_000)]
     pub max_in_flight: usize,
+    /// `churn` only: rise linearly from 0 to `rate` over the warm-up (the
+    /// time before the measured window) instead of starting at `rate`.
+    #[arg(long)]
+    pub ramp: bool,
     /// `joins` only: how often each socket writes its due joins and leaves.
     #[arg(long, default_value_t = 10)]
     pub tick_ms: u64,
@@ -172,11 +176,19 @@ async fn churn(args: ChurnArgs) -> anyhow::Result<()> {
         ..Tally::default()
     }));
     let in_flight = Arc::new(Semaphore::new(args.max_in_flight));
-    let period = 1e6 / args.rate.max(1e-3);
     let begin = unix_micros_now();
+    let ramp = if args.ramp {
+        (window.0 - begin).max(0) as f64
+    } else {
+        0.0
+    };
+    let schedule = Ramp {
+        per_micro: args.rate.max(1e-3) / 1e6,
+        ramp,
+    };
     let mut attempt = 0u64;
     loop {
-        let scheduled = begin + (attempt as f64 * period) as i64;
+        let scheduled = begin + schedule.offset(attempt) as i64;
         if scheduled >= window.1 {
             break;
         }
@@ -225,6 +237,29 @@ async fn churn(args: ChurnArgs) -> anyhow::Result<()> {
     )
     .await;
     report_until_closed(&mut commands, &tally).await
+}
+
+/// When each attempt is due: at a fixed rate, or rising linearly from 0
+/// to it over `ramp` µs first.
+struct Ramp {
+    /// The rate, per µs.
+    per_micro: f64,
+    /// µs of ramp (0: none).
+    ramp: f64,
+}
+
+impl Ramp {
+    /// µs from the start to attempt `n` (from 0). During the ramp the rate
+    /// is `per_micro · t / ramp`, so `n(t) = per_micro · t² / (2 ramp)`.
+    fn offset(&self, n: u64) -> f64 {
+        let n = n as f64;
+        let in_ramp = self.per_micro * self.ramp / 2.0;
+        if n < in_ramp {
+            (2.0 * self.ramp * n / self.per_micro).sqrt()
+        } else {
+            self.ramp + (n - in_ramp) / self.per_micro
+        }
+    }
 }
 
 /// One churn attempt; returns when the join was sent (µs). The close is
@@ -404,5 +439,32 @@ async fn join_and_leave(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Ramp;
+
+    #[test]
+    fn a_ramp_rises_to_the_rate_then_holds_it() {
+        let fixed = Ramp {
+            per_micro: 0.01,
+            ramp: 0.0,
+        };
+        assert_eq!(fixed.offset(0), 0.0);
+        assert_eq!(fixed.offset(100), 10_000.0);
+        // 10,000/s over a 2 s ramp: 10,000 attempts in the ramp, then 10/ms.
+        let ramp = Ramp {
+            per_micro: 0.01,
+            ramp: 2e6,
+        };
+        assert_eq!(ramp.offset(0), 0.0);
+        assert!(
+            (ramp.offset(2_500) - 1e6).abs() < 1.0,
+            "a quarter by half-time"
+        );
+        assert!((ramp.offset(10_000) - 2e6).abs() < 1.0);
+        assert!((ramp.offset(10_100) - 2.01e6).abs() < 1.0);
     }
 }
