@@ -167,8 +167,13 @@ impl Session {
                         Ok(keep) => keep,
                         // Boxed: rare (a route's SQL check, a resume before
                         // the window is rebuilt), and its future is large;
-                        // an idle session holds none.
-                        Err(pending) => Box::pin(self.finish_join_later(*pending)).await,
+                        // an idle session holds none. Boxed in a statement
+                        // without an await: a temporary lives to the end
+                        // of its statement, and this one is the future.
+                        Err(pending) => {
+                            let later = Box::pin(self.finish_join_later(*pending));
+                            later.await
+                        }
                     };
                     if !keep {
                         break;
