@@ -6,6 +6,8 @@
 #
 #   crates/bench/scripts/b5_churn.sh            # full: churn 2k..20k/s, joins 20k..200k/s, 2 s + 10 s per step (~6 min)
 #   crates/bench/scripts/b5_churn.sh --quick    # smoke run: one low rate of each (~45 s)
+#   crates/bench/scripts/b5_churn.sh --ramp-up --tests churn --churn-rates 20000 --seconds 6
+#                                               # the 20k/s goal: churn rising to its rate over the warm-up (~45 s)
 #   crates/bench/scripts/b5_churn.sh --help     # every option
 #
 # Needs root for sysctl (port range, listen backlog).
