@@ -232,11 +232,8 @@ impl Session {
 
     fn handle_frame(&mut self, frame: ClientFrame) -> Result<bool, Box<PendingJoin>> {
         let ClientFrame { header, event } = frame;
-        if let ClientEvent::Join(payload) = event {
-            return self.handle_join(header, *payload);
-        }
         Ok(match event {
-            ClientEvent::Join(_) => true,
+            ClientEvent::Join(payload) => return self.handle_join(header, *payload),
             ClientEvent::Heartbeat => {
                 self.connection
                     .send_text(encode::reply_ok(self.connection.vsn(), header.reply_to()));
