@@ -131,15 +131,17 @@ struct Accepted<S> {
     watcher: Watcher,
 }
 
-/// How reading the first request head ended.
+/// What the bytes read so far of a connection's first request ask for.
 enum Head {
-    /// A whole head of this many bytes.
-    Complete(usize),
-    /// Not a head this module reads (malformed, HTTP/2's preface, too
-    /// large, too many headers): hyper's to answer.
-    Other,
-    /// The client went away, or the server is shutting down.
-    Gone,
+    /// A whole head of this many bytes, asking for an upgrade answered
+    /// here.
+    Upgrade(Upgrade, usize),
+    /// Hyper's to answer: a whole head for anything else (refusals
+    /// included), or bytes this module does not read (malformed, HTTP/2's
+    /// preface, too large, too many headers).
+    Http,
+    /// Not a whole head yet.
+    Partial,
 }
 
 /// What serves a connection after its first request head.
@@ -210,33 +212,25 @@ where
             Err(_) => return First::Decided(None),
         };
         let data = buf.get(..read).unwrap_or_default();
-        match parse_head(data) {
-            None => First::Wait(self, data.to_vec()),
-            Some(Head::Complete(length)) => First::Decided((*self).answer(data, length)),
-            Some(Head::Other) => First::Decided(Some((*self).into_hyper(data.to_vec()))),
-            Some(Head::Gone) => First::Decided(None),
+        match self.gateway.read_head(data) {
+            Head::Upgrade(upgrade, length) => First::Decided((*self).answer(upgrade, data, length)),
+            Head::Http => First::Decided(Some((*self).into_hyper(data.to_vec()))),
+            Head::Partial => First::Wait(self, data.to_vec()),
         }
     }
 
     /// Reads the rest of a head that did not come whole with the first
     /// read, then decides as [`Accepted::first_read`] does.
     async fn read_rest(mut self: Box<Self>, mut head: Vec<u8>) -> Option<Next> {
-        match self.read_head(&mut head).await {
-            Head::Complete(length) => (*self).answer(&head, length),
-            Head::Other => Some((*self).into_hyper(head)),
-            Head::Gone => None,
+        match self.read_more(&mut head).await? {
+            Head::Upgrade(upgrade, length) => (*self).answer(upgrade, &head, length),
+            Head::Http | Head::Partial => Some((*self).into_hyper(head)),
         }
     }
 
-    /// The connection after a whole head (`length` bytes of `data`, and
-    /// what followed it): an upgrade answered here, or hyper's.
-    fn answer(self, data: &[u8], length: usize) -> Option<Next> {
-        let upgrade = data
-            .get(..length)
-            .and_then(|request| self.gateway.upgrade_here(request));
-        let Some(upgrade) = upgrade else {
-            return Some(self.into_hyper(data.to_vec()));
-        };
+    /// Answers `upgrade`, asked for by the head in the first `length`
+    /// bytes of `data`; the bytes after it are the socket's first input.
+    fn answer(self, upgrade: Upgrade, data: &[u8], length: usize) -> Option<Next> {
         let Accepted {
             gateway,
             stream,
@@ -297,34 +291,32 @@ where
         }))
     }
 
-    /// Reads until `head` holds a whole request head, within the
-    /// handshake timeout and until shutdown.
-    async fn read_head(&mut self, head: &mut Vec<u8>) -> Head {
+    /// Reads until `head` holds a whole request head or hyper's bytes,
+    /// within the handshake timeout and until shutdown; `None` when the
+    /// client went away or the server is shutting down first.
+    async fn read_more(&mut self, head: &mut Vec<u8>) -> Option<Head> {
+        let gateway = Arc::clone(&self.gateway);
         let timeout = self.gateway.handshake_timeout();
         let shutdown = self.gateway.shutdown_token();
         let stream = &mut self.stream;
         let read = async {
             loop {
-                if head.len() >= MAX_HEAD {
-                    return Head::Other;
-                }
-                head.reserve(HEAD_CHUNK.min(MAX_HEAD - head.len()));
+                head.reserve(HEAD_CHUNK.min(MAX_HEAD.saturating_sub(head.len())));
                 match stream.read_buf(head).await {
-                    Ok(0) | Err(_) => return Head::Gone,
-                    Ok(_) => {
-                        if let Some(done) = parse_head(head) {
-                            return done;
-                        }
-                    }
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => match gateway.read_head(head) {
+                        Head::Partial => {}
+                        done => return Some(done),
+                    },
                 }
             }
         };
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => Head::Gone,
+            () = shutdown.cancelled() => None,
             read = tokio::time::timeout(timeout, read) => read.unwrap_or_else(|_| {
                 debug!("no request head within the handshake timeout");
-                Head::Gone
+                None
             }),
         }
     }
@@ -355,16 +347,6 @@ impl<S> HttpService for S where
 {
 }
 
-/// Whether `head` holds a whole request head (`Some`), or needs more.
-fn parse_head(head: &[u8]) -> Option<Head> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match httparse::Request::new(&mut headers).parse(head) {
-        Ok(httparse::Status::Complete(length)) => Some(Head::Complete(length)),
-        Ok(httparse::Status::Partial) if head.len() < MAX_HEAD => None,
-        Ok(httparse::Status::Partial) | Err(_) => Some(Head::Other),
-    }
-}
-
 /// An upgrade answered here: the 101's key and the connection's task.
 pub(crate) struct Upgrade {
     pub(crate) accept_key: String,
@@ -372,18 +354,30 @@ pub(crate) struct Upgrade {
 }
 
 impl Gateway {
-    /// The upgrade `request` (a whole head) asks for, when it is one the
+    /// What `data`, the bytes read so far of a connection, asks for;
+    /// parsed once, in place.
+    fn read_head(&self, data: &[u8]) -> Head {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(data) {
+            Ok(httparse::Status::Complete(length)) => match self.upgrade_here(&request) {
+                Some(upgrade) => Head::Upgrade(upgrade, length),
+                None => Head::Http,
+            },
+            Ok(httparse::Status::Partial) if data.len() < MAX_HEAD => Head::Partial,
+            Ok(httparse::Status::Partial) | Err(_) => Head::Http,
+        }
+    }
+
+    /// The upgrade `parsed` (a whole head) asks for, when it is one the
     /// warp route would answer 101: `GET` on a WebSocket endpoint over
     /// HTTP/1.1, a version 13 upgrade, and a token and vsn that
     /// [`Gateway::check_connect`] accepts. `None` leaves the request to
     /// the routes, refusals included.
-    fn upgrade_here(&self, request: &[u8]) -> Option<Upgrade> {
+    fn upgrade_here(&self, parsed: &httparse::Request<'_, '_>) -> Option<Upgrade> {
         if self.legacy_warp_ws() {
             return None;
         }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Request::new(&mut headers);
-        parsed.parse(request).ok()?;
         if parsed.method? != "GET" || parsed.version? != 1 {
             return None;
         }

@@ -256,3 +256,46 @@ impl<S> Transport for WarpSocket<S> where
         + Unpin
 {
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The listener's 101 and the keep-alive route's 101 are built apart
+    /// (bytes from a template, a hyper response); a client must not be
+    /// able to tell them apart.
+    #[test]
+    fn both_101_answers_carry_the_same_headers() {
+        let key = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+        let bytes = switching_protocols(key);
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut written = httparse::Response::new(&mut headers);
+        assert_eq!(
+            written.parse(&bytes),
+            Ok(httparse::Status::Complete(bytes.len()))
+        );
+        assert_eq!(written.code, Some(101));
+        let mut listener: Vec<(String, Vec<u8>)> = written
+            .headers
+            .iter()
+            .map(|h| (h.name.to_ascii_lowercase(), h.value.to_vec()))
+            .collect();
+
+        let accepted = Accepted {
+            accept_key: key.to_owned(),
+            on_upgrade: hyper::upgrade::on(warp::http::Request::new(())),
+        };
+        let (response, _) = accepted.into_parts();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        let mut route: Vec<(String, Vec<u8>)> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect();
+
+        listener.sort();
+        route.sort();
+        assert_eq!(listener, route);
+        assert!(route.contains(&("sec-websocket-accept".to_owned(), key.as_bytes().to_vec())));
+    }
+}
