@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the idle-memory benchmark (BENCHMARKS.md, B4; release build): user-space
 # memory per idle WebSocket connection joined to one filtered channel, for
-# walcast and, in the same run, two baselines: the stack's floor (warp's
-# upgrade on hyper and tokio, one task per socket answering the join, no
-# session, hub or router; walcast − floor is walcast's own state) and warp's
+# walcast and, in the same run, two baselines: the stack's floor (walcast's
+# socket model: one tokio task per socket holding its TcpStream, answering
+# the upgrade and the join, no session, hub or router; walcast − floor is
+# walcast's own state) and warp's
 # ws() (tungstenite's buffers under walcast's session).
 #
 #   crates/bench/scripts/idle_memory.sh                      # 10,000 connections, all three paths (~4 min)

@@ -1,19 +1,21 @@
-//! The floor: the least an idle joined connection can cost on the stack
-//! walcast is required to use, measured in the same run as walcast so
-//! that "walcast − floor" is walcast's own state (BENCHMARKS.md, B4).
+//! The floor: the least an idle joined connection can cost on the socket
+//! model walcast uses, measured in the same run as walcast so that
+//! "walcast − floor" is walcast's own state (BENCHMARKS.md, B4).
 //!
 //! ```text
-//!  GET /realtime/v1/websocket ──warp (hyper, tokio)──▶ 101 + Sec-WebSocket-Accept
-//!      └─OnUpgrade──▶ one tokio task: TokioIo<Upgraded> + a frame decoder
-//!            client's phx_join ──▶ phx_reply ok + "Subscribed to PostgreSQL"
-//!            heartbeat ──▶ phx_reply ok;  ping ──▶ pong;  then waits on the next read
-//!  GET /health ──▶ {"connections": n, "channels": n}
+//!  accept ──▶ one tokio task per connection, holding the TcpStream
+//!    ├─ GET /realtime/v1/websocket ──▶ 101 + Sec-WebSocket-Accept, then a frame decoder:
+//!    │     client's phx_join ──▶ phx_reply ok + "Subscribed to PostgreSQL"
+//!    │     heartbeat ──▶ phx_reply ok;  ping ──▶ pong;  then waits on the next read
+//!    └─ GET /health ──▶ {"connections": n, "channels": n}, then close
 //! ```
 //!
 //! It is a baseline, not a server: it keeps nothing per connection but
-//! what the stack needs to hold an upgraded socket and wait on it (warp's
-//! accept and hyper's connection up to the upgrade, tokio's task and I/O
-//! registration, hyper's upgraded I/O, a [`wsframe::Decoder`]). No
+//! what tokio needs to hold a socket and wait on it (a task, the
+//! `TcpStream` and its I/O registration) and a [`wsframe::Decoder`]. As
+//! walcast's own accept loop (`gateway::listener`) does since it stopped
+//! taking the upgrade through hyper, the request head is read and answered
+//! in the socket's own task, and nothing of it is kept afterwards. No
 //! session, hub, router, outbound queue, timer, token or shutdown waiter;
 //! it does not check the token. It answers the join with the frames the
 //! load processes wait for and the heartbeats as walcast does, so the wire
@@ -28,15 +30,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Poll, ready};
 
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_util::sync::CancellationToken;
-use warp::Filter;
-use warp::http::{HeaderValue, StatusCode, header};
-use warp::reply::Reply;
 use wsframe::{Decoded, Decoder, Message, OpCode, ServerHeader};
 
 /// walcast's default frame limit (5 MB); the decoder keeps only the number.
@@ -47,6 +45,9 @@ const READ_CHUNK: usize = 4096;
 
 /// Pending connections before `accept`, as walcast's listener.
 const LISTEN_BACKLOG: u32 = 8192;
+
+/// The largest request head read, as walcast's listener.
+const MAX_HEAD: usize = 16 * 1024;
 
 /// What `/health` reports, so the orchestrator checks the floor as it
 /// checks walcast.
@@ -71,58 +72,97 @@ pub(crate) fn bind(
     socket.bind(addr)?;
     let listener = socket.listen(LISTEN_BACKLOG)?;
     let local = listener.local_addr()?;
-
     let counts = Arc::new(Counts::default());
-    let health_counts = Arc::clone(&counts);
-    let health = warp::path!("health").and(warp::get()).map(move || {
-        warp::reply::json(&json!({
-            "connections": health_counts.connections.load(Ordering::Relaxed),
-            "channels": health_counts.channels.load(Ordering::Relaxed),
-        }))
-        .into_response()
-    });
-    let websocket = warp::path!("realtime" / "v1" / "websocket")
-        .and(warp::get())
-        .and(warp::header::<String>("sec-websocket-key"))
-        .and(warp::ext::optional::<OnUpgrade>())
-        .map(move |key: String, on_upgrade: Option<OnUpgrade>| {
-            upgrade(&key, on_upgrade, Arc::clone(&counts))
-        });
-    let server = warp::serve(websocket.or(health).unify())
-        .incoming(listener)
-        .graceful(async move { shutdown.cancelled().await });
-    Ok((local, server.run()))
+    let server = async move {
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => accepted,
+            };
+            if let Ok((stream, _)) = accepted {
+                tokio::spawn(connection(stream, Arc::clone(&counts)));
+            }
+        }
+    };
+    Ok((local, server))
 }
 
-/// Answers 101 and spawns the connection's task.
-fn upgrade(key: &str, on_upgrade: Option<OnUpgrade>, counts: Arc<Counts>) -> warp::reply::Response {
-    let Some(on_upgrade) = on_upgrade else {
-        return StatusCode::BAD_REQUEST.into_response();
+/// One connection: its request head, then the socket until it closes.
+async fn connection(mut stream: TcpStream, counts: Arc<Counts>) {
+    // Boxed, and done before the socket is served: the task keeps none of
+    // the handshake's state while the socket idles.
+    let handshake = Box::pin(handshake(&mut stream, &counts));
+    let Some(input) = handshake.await else {
+        return;
     };
-    let mut response = warp::reply().into_response();
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    tokio::spawn(async move {
-        if let Ok(upgraded) = on_upgrade.await {
-            counts.connections.fetch_add(1, Ordering::Relaxed);
-            let joined = serve(TokioIo::new(upgraded), &counts).await;
-            counts.channels.fetch_sub(joined, Ordering::Relaxed);
-            counts.connections.fetch_sub(1, Ordering::Relaxed);
+    counts.connections.fetch_add(1, Ordering::Relaxed);
+    let joined = serve(stream, input, &counts).await;
+    counts.channels.fetch_sub(joined, Ordering::Relaxed);
+    counts.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads the request head and answers it: `/health` (then `None`: the
+/// connection is done), or a WebSocket upgrade, whose 101 is written and
+/// whose bytes after the head are returned as the socket's first input.
+async fn handshake(stream: &mut TcpStream, counts: &Counts) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(READ_CHUNK);
+    loop {
+        if stream.read_buf(&mut head).await.ok()? == 0 {
+            return None;
         }
-    });
-    response
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        let length = match request.parse(&head) {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) if head.len() < MAX_HEAD => continue,
+            Ok(httparse::Status::Partial) | Err(_) => return None,
+        };
+        let path = request.path?.split('?').next()?;
+        let key = request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+            .map(|h| derive_accept_key(h.value));
+        let (answer, input) = match (path, key) {
+            ("/realtime/v1/websocket", Some(accept)) => (
+                format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: {accept}\r\n\r\n"
+                ),
+                Some(head.get(length..).unwrap_or_default().to_vec()),
+            ),
+            ("/health", _) => {
+                let body = json!({
+                    "connections": counts.connections.load(Ordering::Relaxed),
+                    "channels": counts.channels.load(Ordering::Relaxed),
+                })
+                .to_string();
+                (
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                    None,
+                )
+            }
+            _ => (
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned(),
+                None,
+            ),
+        };
+        stream.write_all(answer.as_bytes()).await.ok()?;
+        return input;
+    }
 }
 
 /// Answers the client until it closes or fails; returns the joins it
 /// answered.
-async fn serve(mut io: TokioIo<Upgraded>, counts: &Counts) -> u64 {
+async fn serve<IO>(mut io: IO, mut partial: Vec<u8>, counts: &Counts) -> u64
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let mut decoder = Decoder::new(MAX_FRAME_BYTES);
-    let mut partial = Vec::new();
     let mut joined = 0;
     while let Some(message) = next_message(&mut io, &mut decoder, &mut partial).await {
         let (replies, join) = match message {
@@ -148,8 +188,8 @@ async fn serve(mut io: TokioIo<Upgraded>, counts: &Counts) -> u64 {
 /// the stream ends or breaks the framing rules. Reads go into a chunk on
 /// the stack of the poll, not the task; `partial` holds bytes only while a
 /// frame is arriving and is freed once it is decoded.
-async fn next_message(
-    io: &mut TokioIo<Upgraded>,
+async fn next_message<IO: AsyncRead + Unpin>(
+    io: &mut IO,
     decoder: &mut Decoder,
     partial: &mut Vec<u8>,
 ) -> Option<Message> {

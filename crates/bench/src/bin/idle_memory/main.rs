@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  run ──spawns──▶ server   (gateway::Gateway, no database: walcast's upgrade or warp's ws();
-//!                            or the stack's floor: warp's upgrade, one task, no session)
+//!                            or the stack's floor: one task holding the TcpStream, no session)
 //!      ──spawns──▶ clients × k (≤ 9,000 sockets each: the fd limit is 20,000 per process)
 //!      ──reads───▶ /proc/<server>/status, smaps_rollup: before, at half, at full + idle
 //! ```

@@ -3,9 +3,10 @@
 //! idle period, and the per-connection figures from those.
 //!
 //! The paths: walcast (its own upgrade and codec, the gateway as shipped);
-//! the floor (`floor.rs`: the same warp, hyper and tokio stack holding the
-//! upgraded socket in one task and answering the join, no session, hub or
-//! router), so that walcast − floor is walcast's own state; and warp's
+//! the floor (`floor.rs`: walcast's socket model, one tokio task per
+//! connection holding its `TcpStream`, answering the upgrade and the join,
+//! no session, hub or router), so that walcast − floor is walcast's own
+//! state; and warp's
 //! `ws()` (tungstenite's buffers under walcast's session), the old path.
 //!
 //! Two figures per path, because a process's first sockets also pay for
@@ -63,8 +64,8 @@ enum Paths {
     Both,
     /// walcast's upgrade and gateway.
     Walcast,
-    /// The stack's floor: warp's upgrade, one task per socket answering
-    /// the join; no session, hub or router.
+    /// The stack's floor: one task per socket holding its `TcpStream`,
+    /// answering the upgrade and the join; no session, hub or router.
     Floor,
     /// warp's `ws()` under walcast's session.
     Warp,

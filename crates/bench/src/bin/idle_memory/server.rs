@@ -27,8 +27,9 @@ pub(crate) struct ServerArgs {
     /// Upgrade with warp's `ws()` (the baseline) instead of walcast's own.
     #[arg(long, conflicts_with = "floor")]
     legacy_warp_ws: bool,
-    /// Serve the floor instead of the gateway: warp's upgrade and one task
-    /// per socket answering the join, with no session, hub or router.
+    /// Serve the floor instead of the gateway: one task per socket holding
+    /// its `TcpStream`, as walcast's accept loop does, answering the
+    /// upgrade and the join, with no session, hub or router.
     #[arg(long)]
     floor: bool,
     /// Publish one INSERT of `public.messages` before serving, as if the
