@@ -295,9 +295,9 @@ where
     /// within the handshake timeout and until shutdown; `None` when the
     /// client went away or the server is shutting down first.
     async fn read_more(&mut self, head: &mut Vec<u8>) -> Option<Head> {
-        let gateway = Arc::clone(&self.gateway);
-        let timeout = self.gateway.handshake_timeout();
-        let shutdown = self.gateway.shutdown_token();
+        let gateway = &self.gateway;
+        let timeout = gateway.handshake_timeout();
+        let shutdown = gateway.shutdown_token();
         let stream = &mut self.stream;
         let read = async {
             loop {

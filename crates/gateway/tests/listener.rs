@@ -173,22 +173,28 @@ async fn a_head_larger_than_the_fast_path_reads_is_replayed_to_hyper() {
 #[tokio::test]
 async fn refusals_still_come_from_the_route() {
     let server = start(Limits::default()).await;
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
     let request = upgrade_request("/realtime/v1/websocket", "")
         .replace(&token("anon"), "not-a-jwt")
         .replace(
             "Connection: Upgrade\r\n",
             "Connection: Upgrade\r\nConnection: close\r\n",
         );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = Vec::new();
-    tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
-        .await
-        .expect("an answer in time")
-        .expect("read");
-    let response = String::from_utf8_lossy(&response);
-    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
-    assert!(response.contains(r#""error""#), "{response}");
+    // Whole in the first read, and in pieces (decided after further reads).
+    for piece in [request.len(), 7] {
+        let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+        for bytes in request.as_bytes().chunks(piece) {
+            stream.write_all(bytes).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut response = Vec::new();
+        tokio::time::timeout(PATIENCE, stream.read_to_end(&mut response))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        let response = String::from_utf8_lossy(&response);
+        assert!(response.starts_with("HTTP/1.1 401"), "{piece}: {response}");
+        assert!(response.contains(r#""error""#), "{piece}: {response}");
+    }
 }
 
 #[tokio::test]
