@@ -418,10 +418,6 @@ impl Session {
         let to = header.reply_to();
         let state = Arc::clone(&self.state);
         let metrics = state.hub.metrics();
-        let reply_error = |connection: &Connection, reason: &str| {
-            metrics.join_error(reason);
-            connection.send_text(encode::reply_error(vsn, to, reason));
-        };
 
         // A second join of a joined topic replaces the first.
         if let Some(old) = self.channels.remove(&header.topic) {
@@ -429,7 +425,7 @@ impl Session {
             self.connection
                 .send_text(encode::close(vsn, old.join_ref.as_deref(), &header.topic));
         } else if self.channels.len() >= self.state.limits.max_channels_per_socket {
-            reply_error(&self.connection, reasons::TOO_MANY_CHANNELS);
+            self.refuse_join(header, reasons::TOO_MANY_CHANNELS);
             return true;
         }
 

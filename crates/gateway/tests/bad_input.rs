@@ -160,6 +160,37 @@ async fn a_flood_of_joins_is_refused_and_disconnected() {
 }
 
 #[tokio::test]
+async fn a_join_past_the_channel_limit_is_refused_and_the_socket_stays() {
+    let limits = Limits {
+        max_channels_per_socket: 2,
+        ..Limits::default()
+    };
+    let (url, server) = start(limits).await;
+    let mut socket = connect(&url).await;
+    let join = |i: usize, topic: &str| json!([i.to_string(), i.to_string(), topic, "phx_join", {"config": {"presence": {"enabled": false}}}]);
+    for (i, topic) in ["realtime:a", "realtime:b"].into_iter().enumerate() {
+        send(&mut socket, join(i, topic)).await;
+        assert_eq!(next_json(&mut socket).await[4]["status"], "ok", "{topic}");
+    }
+    send(&mut socket, join(2, "realtime:c")).await;
+    let refused = next_json(&mut socket).await;
+    assert_eq!(refused[2], "realtime:c");
+    assert_eq!(
+        refused[4],
+        json!({"status": "error", "response": {"reason": "ChannelRateLimitReached: Too many channels"}})
+    );
+    // Joining a joined topic again replaces it, so it is not refused.
+    send(&mut socket, join(3, "realtime:a")).await;
+    let mut frames = [next_json(&mut socket).await, next_json(&mut socket).await];
+    frames.sort_by_key(|frame| frame[3].as_str().map(str::to_owned));
+    assert_eq!(frames[0][3], "phx_close");
+    assert_eq!(frames[1][3], "phx_reply");
+    assert_eq!(frames[1][4]["status"], "ok");
+    heartbeat(&mut socket, "h1").await;
+    drop(server);
+}
+
+#[tokio::test]
 async fn a_bad_connect_token_is_a_401_before_the_upgrade() {
     let (url, server) = start(Limits::default()).await;
     let bad = url.replace(&format!("apikey={}", token("anon")), "apikey=nope");
